@@ -1,0 +1,163 @@
+"""The `kdtune` command: run recipes, list/copy/validate configs, build tiny models, data tools.
+
+    kdtune run RECIPE [--config FILE] [--smoke] [--nproc N] [key.sub=value ...]
+    kdtune ls | kdtune cp CONFIG DEST | kdtune validate --config FILE [key=value ...]
+    kdtune tiny-model --arch qwen2 --out DIR
+    kdtune data prepare|pii|synth ...
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import shutil
+import sys
+from pathlib import Path
+
+from data_tools.errors import DataError
+from trainers.errors import UserError
+
+# recipe name -> (module with run(cfg, config_stem), default config when --config is omitted)
+RECIPES = {
+    "sft": ("recipes.sft", "smoke/tiny_finance.yaml"),
+}
+# optional sub-command modules exposing register(subparsers)
+EXTRA_COMMANDS = ["data_tools.cli", "recipes.plan"]
+
+
+def _configs_root() -> Path:
+    from trainers.config.loader import CONFIG_ROOT
+    return CONFIG_ROOT
+
+
+def cmd_run(args) -> int:
+    from trainers.config.loader import load_config, resolve_config_path
+    module_name, default_cfg = RECIPES[args.recipe]
+    config = args.config or default_cfg
+    if args.nproc and args.nproc > 1:
+        from recipes.launch import relaunch
+        return relaunch(args.nproc, sys.argv[1:])
+    cfg = load_config(config, args.overrides, recipe=args.recipe)
+    stem = resolve_config_path(config).stem
+    if args.smoke:
+        from trainers.smoke import apply_smoke
+        apply_smoke(cfg)
+        stem += "-smoke"
+    importlib.import_module(module_name).run(cfg, stem)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from trainers.config.loader import dump_config, load_config
+    cfg = load_config(args.config, args.overrides, recipe=args.recipe)
+    print(f"# {args.config}: valid '{cfg.recipe}' config")
+    print(dump_config(cfg), end="")
+    return 0
+
+
+def cmd_ls(args) -> int:
+    root = _configs_root()
+    print("recipes:")
+    for name, (module, default) in RECIPES.items():
+        doc = (importlib.import_module(module).__doc__ or "").strip().splitlines()[0]
+        print(f"  {name:10s} {doc}  [default config: {default}]")
+    print(f"configs ({root}):")
+    for f in sorted(root.rglob("*.yaml")):
+        rel = f.relative_to(root)
+        if not rel.parts[0].startswith("_"):
+            print(f"  configs/{rel}")
+    return 0
+
+
+def cmd_cp(args) -> int:
+    from trainers.config.loader import resolve_config_path
+    src = resolve_config_path(args.config)
+    dest = Path(args.dest)
+    if dest.is_dir():
+        dest = dest / src.name
+    if dest.exists() and not args.force:
+        raise UserError(f"{dest} exists; pass --force to overwrite")
+    text = src.read_text(encoding="utf-8")
+    if "base:" in text:  # a copied file must not point at relative bases it no longer sits beside
+        from trainers.config.loader import load_raw
+        import yaml
+        text = f"# copied from {src} with its base files merged in\n" + yaml.safe_dump(
+            load_raw(src, {}), sort_keys=False, allow_unicode=True)
+    dest.write_text(text, encoding="utf-8")
+    print(f"wrote {dest}")
+    return 0
+
+
+def cmd_tiny_model(args) -> int:
+    from trainers.tiny_model import build_tiny_model
+    out = build_tiny_model(args.arch, args.out, seed=args.seed)
+    print(f"wrote tiny {args.arch} model + tokenizer to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kdtune", description="Distill and LoRA/QLoRA-tune small models on "
+                                "Korean domain data; report accuracy per unit of compute.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run a recipe", description="Run a recipe from a YAML config.")
+    r.add_argument("recipe", choices=sorted(RECIPES), help="recipe name")
+    r.add_argument("--config", help="YAML file (path or shipped name such as smoke/tiny_lora.yaml); "
+                   "default: the recipe's built-in tiny CPU config")
+    r.add_argument("--smoke", action="store_true", help="a few steps with a tiny random model of the same family")
+    r.add_argument("--nproc", type=int, default=0, help="processes on this machine (torchrun); default 1")
+    r.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted config overrides")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="print the resolved config or its errors")
+    v.add_argument("--config", required=True)
+    v.add_argument("--recipe", choices=sorted(RECIPES), help="check as this recipe (default: the file's recipe: key)")
+    v.add_argument("overrides", nargs="*", metavar="key.sub=value")
+    v.set_defaults(func=cmd_validate)
+
+    sub.add_parser("ls", help="list recipes and shipped configs").set_defaults(func=cmd_ls)
+
+    c = sub.add_parser("cp", help="copy a shipped config to edit")
+    c.add_argument("config")
+    c.add_argument("dest")
+    c.add_argument("--force", action="store_true")
+    c.set_defaults(func=cmd_cp)
+
+    t = sub.add_parser("tiny-model", help="build a tiny random model + Korean tokenizer")
+    t.add_argument("--arch", choices=["qwen2", "llama"], default="qwen2")
+    t.add_argument("--out", required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=cmd_tiny_model)
+
+    for name in EXTRA_COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        module.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    # Overrides may come before or after options; argparse cannot interleave a nargs='*'
+    # positional with options, so leftovers that look like key=value are taken as overrides.
+    args, extra = parser.parse_known_args(argv)
+    bad = [a for a in extra if a.startswith("-") or "=" not in a]
+    if bad or (extra and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(bad or extra)}")
+    if extra:
+        args.overrides = list(args.overrides) + extra
+    try:
+        return args.func(args)
+    except (UserError, DataError) as e:
+        print(f"kdtune: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kdtune: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Supervised fine-tuning on chat data: full, LoRA or QLoRA.
+
+    kdtune run sft                                         # tiny model, shipped finance data, CPU
+    kdtune run sft --config configs/smoke/tiny_lora.yaml train.max_steps=8
+    kdtune run sft --config configs/finance/r1-distill-qwen-1.5b_qlora_8gb.yaml data.path=client.jsonl
+    kdtune run sft --config configs/finance/r1-distill-qwen-1.5b_qlora_8gb.yaml --smoke
+    kdtune run sft --config configs/smoke/tiny_lora.yaml --nproc 2      # or: accelerate launch -m recipes.cli run sft ...
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from trainers.chat_data import read_chat_file, resolve_data_path
+from trainers.chat_format import detect_format
+from trainers.config.recipes import SFTConfig
+from trainers.errors import UserError
+from trainers.export import merge_adapter, save_trained
+from trainers.loop import train
+from trainers.losses.sft_loss import SFTLoss
+from trainers.model_builder import build_model
+from trainers.session import file_sha256, open_session, write_manifest
+from trainers.sft_data import split_eval, tokenize_chats
+
+
+def load_sft_data(cfg: SFTConfig, tokenizer, fmt: str, run) -> tuple[list, list, dict]:
+    """Training and validation examples plus the counts that go into the manifest."""
+    train_file, eval_file = resolve_data_path(cfg.data.path)
+    train_rows = read_chat_file(train_file)
+    chats = train_rows.chats[: cfg.data.max_examples]
+    skipped = list(train_rows.skipped)
+    if cfg.data.eval_path or eval_file:
+        eval_rows = read_chat_file(resolve_data_path(cfg.data.eval_path)[0] if cfg.data.eval_path else eval_file)
+        eval_chats, skipped = eval_rows.chats, skipped + eval_rows.skipped
+    else:
+        chats, eval_chats = split_eval(chats, cfg.data.eval_fraction, cfg.train.seed)
+    args = (tokenizer, fmt, cfg.data.max_seq_len, cfg.data.keep_think, cfg.data.system_prompt)
+    train_ex, empty_train = tokenize_chats(chats, *args)
+    eval_ex, empty_eval = tokenize_chats(eval_chats, *args)
+    if skipped:
+        run.write_text("skipped_rows.jsonl", "".join(__import__("json").dumps(s, ensure_ascii=False) + "\n"
+                                                     for s in skipped))
+    if not train_ex:
+        raise UserError(f"no training example has an assistant token within data.max_seq_len="
+                        f"{cfg.data.max_seq_len}; raise it or check the data")
+    counts = {"train_file": str(train_file), "train_sha256": file_sha256(train_file),
+              "rows_read": len(train_rows.chats) + len(train_rows.skipped), "rows_skipped": len(skipped),
+              "train_examples": len(train_ex), "eval_examples": len(eval_ex),
+              "dropped_no_target_after_truncation": empty_train + empty_eval,
+              "train_target_tokens": sum(e.n_targets for e in train_ex)}
+    return train_ex, eval_ex, counts
+
+
+def run(cfg: SFTConfig, config_stem: str) -> Path:
+    session = open_session(cfg, config_stem)
+    built = build_model(cfg.model, cfg.lora, cfg.quant, session.compute_dtype, session.device,
+                        cfg.train.gradient_checkpointing)
+    fmt = cfg.model.chat_format if cfg.model.chat_format != "auto" else detect_format(built.tokenizer)
+    train_ex, eval_ex, data_counts = load_sft_data(cfg, built.tokenizer, fmt, session.run)
+    if data_counts["rows_skipped"] and session.accelerator.is_main_process:
+        print(f"warning: {data_counts['rows_skipped']} data rows skipped (reasons in "
+              f"{session.run.path / 'skipped_rows.jsonl'})")
+    loss = SFTLoss(built.model, cfg.train.loss_chunk_size)
+    result = train(loss, built.model, train_ex, eval_ex, built.tokenizer.pad_token_id, cfg.train, cfg.eval,
+                   session.run, session.accelerator, resume_from=session.resume_from)
+    outputs = {}
+    if session.accelerator.is_main_process:
+        outputs["trained"] = str(save_trained(built.model, built.tokenizer, session.run.path, cfg.lora.enabled))
+        if cfg.output.merge and cfg.lora.enabled:
+            outputs["merged"] = str(merge_adapter(cfg.model, session.run.path / "adapter", session.run.path / "merged"))
+    write_manifest(session, cfg, {
+        "method": built.method, "model_source": built.source, "chat_format": fmt, "data": data_counts,
+        "result": result.__dict__, "outputs": outputs})
+    if session.accelerator.is_main_process:
+        print(f"run complete: {session.run.path}  steps={result.steps} first_loss={result.first_loss} "
+              f"last_loss={result.last_loss} eval_loss={result.eval_loss}")
+    return session.run.path

@@ -1,0 +1,84 @@
+"""Read chat JSONL for training: shipped sets, prepared directories or plain files.
+
+A broken row never stops a run and is never dropped silently: it is skipped, counted, and listed
+with its line number and reason (the run writes them to skipped_rows.jsonl).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trainers.errors import UserError
+
+SHIPPED = Path(__file__).resolve().parents[1] / "data_tools" / "shipped"
+ROLES = {"system", "user", "assistant"}
+
+
+@dataclass
+class ChatFile:
+    chats: list[list[dict]]
+    skipped: list[dict] = field(default_factory=list)   # {"source", "line", "reason"}
+    source: str = ""
+
+
+def resolve_data_path(path: str) -> tuple[Path, Path | None]:
+    """-> (train file, eval file or None). builtin:<domain> names a shipped set."""
+    if path.startswith("builtin:"):
+        name = path.split(":", 1)[1]
+        p = SHIPPED / "sft" / f"{name}.jsonl"
+        if not p.is_file():
+            known = ", ".join(sorted(f.stem for f in (SHIPPED / "sft").glob("*.jsonl")))
+            raise UserError(f"data.path={path}: no shipped set '{name}'; shipped sets: {known}")
+        return p, None
+    p = Path(path).expanduser()
+    if p.is_dir():
+        train = p / "train.jsonl"
+        if not train.is_file():
+            raise UserError(f"data.path={path} is a directory without train.jsonl — expected the output "
+                            f"of `kdtune data prepare` (train.jsonl, eval.jsonl, datacard.json)")
+        ev = p / "eval.jsonl"
+        return train, ev if ev.is_file() else None
+    if not p.is_file():
+        raise UserError(f"data.path={path}: file not found")
+    return p, None
+
+
+def _as_messages(row) -> list[dict]:
+    """A chat row (`messages`) or an instruction row (instruction/input/output) as messages."""
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    if "messages" in row:
+        msgs = row["messages"]
+        if not isinstance(msgs, list) or not msgs:
+            raise ValueError("'messages' must be a non-empty list")
+        for i, m in enumerate(msgs):
+            if not isinstance(m, dict) or m.get("role") not in ROLES:
+                raise ValueError(f"messages[{i}] needs a role in {sorted(ROLES)}")
+            if not isinstance(m.get("content"), str) or not m["content"].strip():
+                raise ValueError(f"messages[{i}] ({m['role']}) has empty or non-text content")
+        if not any(m["role"] == "assistant" for m in msgs):
+            raise ValueError("no assistant message: nothing to train on")
+        return [{"role": m["role"], "content": m["content"]} for m in msgs]
+    if "instruction" in row and "output" in row:
+        prompt = "\n\n".join(str(row[k]).strip() for k in ("instruction", "input") if row.get(k))
+        if not prompt or not str(row["output"]).strip():
+            raise ValueError("empty instruction or output")
+        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": str(row["output"])}]
+    raise ValueError("row has neither 'messages' nor 'instruction'/'output'")
+
+
+def read_chat_file(path: Path) -> ChatFile:
+    out = ChatFile(chats=[], source=str(path))
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                out.chats.append(_as_messages(json.loads(raw.decode("utf-8"))))
+            except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
+                out.skipped.append({"source": str(path), "line": line_no, "reason": str(e)[:200]})
+    if not out.chats:
+        raise UserError(f"{path}: no usable chat rows ({len(out.skipped)} rows skipped; first problem: "
+                        f"{out.skipped[0]['reason'] if out.skipped else 'file is empty'})")
+    return out

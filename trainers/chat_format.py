@@ -1,0 +1,115 @@
+"""Chats -> token ids and labels, with the loss only on assistant tokens.
+
+Formats are written out here rather than taken from each tokenizer's chat template because the
+templates shipped with the R1 distills strip `<think>…</think>` from every assistant message —
+training through them silently teaches the model to stop reasoning. Each format renders a chat as
+segments (text, trained?) and each segment is tokenised separately, so the label mask is exact.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+IGNORE = -100
+THINK_BLOCK = re.compile(r"^\s*<think>.*?</think>\s*", re.S)
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    trained: bool
+
+
+def strip_think(text: str) -> str:
+    """R1 convention for earlier turns: keep only what follows `</think>`."""
+    return THINK_BLOCK.sub("", text, count=1) if "</think>" in text else text
+
+
+def _assistant_texts(messages: list[dict], keep_think: bool) -> list[str]:
+    """Earlier assistant turns lose their think block (as at inference); the last keeps it if asked."""
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    return [m["content"] if (i == last and keep_think) or m["role"] != "assistant"
+            else strip_think(m["content"]) for i, m in enumerate(messages)]
+
+
+def r1_segments(messages: list[dict], specials: dict, keep_think: bool) -> list[Segment]:
+    texts = _assistant_texts(messages, keep_think)
+    segs = [Segment(specials["bos"], False)]
+    for m, text in zip(messages, texts):
+        if m["role"] == "system":
+            segs.append(Segment(text, False))
+        elif m["role"] == "user":
+            segs.append(Segment("<｜User｜>" + text, False))
+        else:
+            segs += [Segment("<｜Assistant｜>", False), Segment(text + specials["eos"], True)]
+    return segs
+
+
+def chatml_segments(messages: list[dict], specials: dict, keep_think: bool) -> list[Segment]:
+    texts = _assistant_texts(messages, keep_think)
+    segs = []
+    for m, text in zip(messages, texts):
+        if m["role"] == "assistant":
+            segs += [Segment("<|im_start|>assistant\n", False), Segment(text + "<|im_end|>", True),
+                     Segment("\n", False)]
+        else:
+            segs.append(Segment(f"<|im_start|>{m['role']}\n{text}<|im_end|>\n", False))
+    return segs
+
+
+def llama3_segments(messages: list[dict], specials: dict, keep_think: bool) -> list[Segment]:
+    texts = _assistant_texts(messages, keep_think)
+    segs = [Segment("<|begin_of_text|>", False)]
+    for m, text in zip(messages, texts):
+        header = f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n"
+        if m["role"] == "assistant":
+            segs += [Segment(header, False), Segment(text + "<|eot_id|>", True)]
+        else:
+            segs.append(Segment(header + text + "<|eot_id|>", False))
+    return segs
+
+
+FORMATS = {"r1": r1_segments, "chatml": chatml_segments, "llama3": llama3_segments}
+MARKERS = {"r1": "<｜Assistant｜>", "chatml": "<|im_start|>", "llama3": "<|start_header_id|>"}
+
+
+def detect_format(tokenizer) -> str:
+    vocab = tokenizer.get_vocab()
+    for name, marker in MARKERS.items():
+        if marker in vocab:
+            return name
+    if getattr(tokenizer, "chat_template", None):
+        return "template"
+    raise ValueError("cannot tell this tokenizer's chat format (no R1, ChatML or Llama 3 special "
+                     "tokens and no chat_template); set model.chat_format")
+
+
+def _template_ids(messages, tokenizer, keep_think) -> tuple[list[int], list[int]]:
+    """Any tokenizer chat template: assistant spans found by rendering growing prefixes."""
+    texts = _assistant_texts(messages, keep_think)
+    msgs = [dict(m, content=t) for m, t in zip(messages, texts)]
+    ids = tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=False)
+    labels = [IGNORE] * len(ids)
+    for i, m in enumerate(msgs):
+        if m["role"] != "assistant":
+            continue
+        start = len(tokenizer.apply_chat_template(msgs[:i], tokenize=True, add_generation_prompt=True,
+                                                  return_dict=False))
+        end = len(tokenizer.apply_chat_template(msgs[:i + 1], tokenize=True, return_dict=False))
+        labels[start:end] = ids[start:end]
+    return list(ids), labels
+
+
+def tokenize_chat(messages: list[dict], tokenizer, fmt: str, max_len: int,
+                  keep_think: bool = True) -> tuple[list[int], list[int]]:
+    """-> (input_ids, labels) truncated to max_len; labels are IGNORE outside assistant text."""
+    if fmt == "template":
+        ids, labels = _template_ids(messages, tokenizer, keep_think)
+    else:
+        specials = {"bos": tokenizer.bos_token or "", "eos": tokenizer.eos_token or ""}
+        ids, labels = [], []
+        for seg in FORMATS[fmt](messages, specials, keep_think):
+            piece = tokenizer(seg.text, add_special_tokens=False)["input_ids"]
+            ids += piece
+            labels += piece if seg.trained else [IGNORE] * len(piece)
+    return ids[:max_len], labels[:max_len]

@@ -1,0 +1,103 @@
+"""Typed config sections shared by every recipe: model, lora, quant, data, train, eval, output.
+
+Each field's docstring-like `description` is what `kdtune validate --explain` and the README's config
+reference show. Unknown keys are errors (extra="forbid"); ranges are checked here, cross-section rules
+(QLoRA needs LoRA, ...) in the recipe configs.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSection(Section):
+    path: str = Field(description="Hub id (e.g. deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B), a local "
+                      "model directory, or tiny:qwen2 / tiny:llama for a tiny random model built locally.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    trust_remote_code: bool = Field(False, description="Run model code shipped with the weights "
+                                    "(EXAONE needs it). Off unless you trust the source.")
+    dtype: Precision = Field("auto", description="Weight dtype for the non-quantised parts; auto "
+                             "follows the training precision (bf16/fp16 on GPU, fp32 on CPU).")
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    chat_format: Literal["auto", "r1", "chatml", "llama3", "template"] = Field(
+        "auto", description="How chats become tokens. auto picks from the tokenizer's special tokens; "
+        "r1 keeps <think> in the trained answer (the tokenizer's own R1 template strips it).")
+
+
+class LoraSection(Section):
+    enabled: bool = Field(False, description="Train LoRA adapters instead of all weights.")
+    r: int = Field(16, ge=1, le=1024, description="LoRA rank.")
+    alpha: float = Field(32.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: Literal["all-linear"] | list[str] = Field(
+        "all-linear", description="'all-linear' (every linear layer except the output head) or "
+        "module names such as [q_proj, v_proj].")
+
+
+class QuantSection(Section):
+    load_in_4bit: bool = Field(False, description="QLoRA: load the frozen base in 4-bit "
+                               "(bitsandbytes); requires lora.enabled.")
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = Field(True, description="Quantise the quantisation constants too (~0.4 bit/param saved).")
+
+
+class DataSection(Section):
+    path: str = Field(description="Chat JSONL file, a directory made by `kdtune data prepare` "
+                      "(train.jsonl/eval.jsonl), or builtin:<domain> for shipped data.")
+    eval_path: str | None = Field(None, description="Held-out chats for validation loss; default: "
+                                  "the prepared directory's eval.jsonl, else a split of `path`.")
+    eval_fraction: float = Field(0.05, ge=0.0, lt=1.0, description="Share split off for validation "
+                                 "when no eval set is given.")
+    max_seq_len: int = Field(1024, ge=16, le=131072)
+    max_examples: int | None = Field(None, ge=1, description="Use only the first N training examples.")
+    system_prompt: str | None = Field(None, description="Prepended as a system turn when a chat has none.")
+    keep_think: bool = Field(True, description="Keep <think>…</think> in the last assistant turn's target.")
+
+
+class TrainSection(Section):
+    seed: int = 42
+    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; default: `epochs` worth.")
+    epochs: float = Field(1.0, gt=0)
+    micro_batch_size: int = Field(1, ge=1, description="Sequences per forward pass per process.")
+    grad_accum: int = Field(8, ge=1, description="Micro-batches per optimizer step per process.")
+    lr: float = Field(2e-4, gt=0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Cosine floor as a share of lr.")
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    precision: Precision = Field("auto", description="auto: bf16 where the GPU has it, fp16 with loss "
+                                 "scaling where not (T4), fp32 on CPU.")
+    gradient_checkpointing: bool = True
+    optimizer: Literal["adamw", "adamw_8bit", "paged_adamw_8bit"] = "adamw"
+    loss_chunk_size: int = Field(2048, ge=16, description="Tokens per chunk of the output-head loss; "
+                                 "full [tokens, vocab] logits are never built.")
+    log_every: int = Field(1, ge=1)
+    save_every: int = Field(100, ge=0, description="Checkpoint every N steps (0: only at the end).")
+    keep_last: int = Field(2, ge=1, description="Checkpoints kept on disk.")
+    resume: str = Field("never", description="never | auto (latest checkpoint of this run, or of the "
+                        "newest unfinished run of this config) | path to a checkpoint directory.")
+    auto_fit: bool = Field(False, description="Let the memory planner pick micro-batch / accumulation "
+                           "for the detected GPU, keeping the global batch.")
+
+    @field_validator("resume")
+    @classmethod
+    def _resume_value(cls, v: str) -> str:
+        return v.strip()
+
+
+class EvalSection(Section):
+    every_steps: int = Field(0, ge=0, description="Validation loss every N steps (0: only at the end).")
+    max_batches: int = Field(50, ge=1, description="Cap on validation micro-batches per evaluation.")
+
+
+class OutputSection(Section):
+    dir: str = Field("runs", description="Parent directory of run directories.")
+    name: str | None = Field(None, description="Run directory name; default <config>-<timestamp>.")
+    merge: bool = Field(False, description="Also export base+adapter merged into merged/.")

@@ -1,0 +1,65 @@
+"""Find a model by hub id or local path, offline-aware, with errors that say how to fix things.
+
+Nothing here downloads when the weights are already cached or local; a missing model on a machine
+without network is a UserError naming the model and the two ways to provide it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from trainers.errors import UserError
+
+HUB_ID = re.compile(r"^[\w.\-]+/[\w.\-]+$")
+
+
+def resolve_model_source(path: str, revision: str | None = None) -> tuple[str, bool]:
+    """-> (what to pass to from_pretrained, local_files_only)."""
+    if path.startswith("tiny:"):
+        from trainers.tiny_model import ensure_tiny_model
+        return str(ensure_tiny_model(path.split(":", 1)[1])), True
+    local = Path(path).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise UserError(f"model directory {local} has no config.json — is it a transformers model "
+                            f"directory (save_pretrained output or a hub snapshot)?")
+        return str(local), True
+    if not HUB_ID.match(path):
+        raise UserError(f"model.path {path!r} is neither an existing directory nor a hub id like "
+                        f"'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B' (or tiny:qwen2 for a smoke model)")
+    if _in_hub_cache(path, revision):
+        return path, True
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
+        raise UserError(_missing_message(path, "HF_HUB_OFFLINE is set"))
+    return path, False
+
+
+def _in_hub_cache(repo_id: str, revision: str | None) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    except Exception:
+        return False
+    return isinstance(found, str)
+
+
+def _missing_message(repo_id: str, why: str) -> str:
+    return (f"model '{repo_id}' is not on this machine and cannot be downloaded ({why}). Either copy "
+            f"it here — on a connected machine run `hf download {repo_id} --local-dir DIR`, move DIR "
+            f"over and set model.path=DIR — or run where the hub is reachable. To smoke-test the "
+            f"recipe without the weights, add --smoke.")
+
+
+def load_pretrained(loader, source: str, local_only: bool, **kwargs):
+    """Call `loader.from_pretrained` turning hub/network failures into a UserError."""
+    try:
+        return loader.from_pretrained(source, local_files_only=local_only, **kwargs)
+    except (OSError, ValueError) as e:
+        text = str(e)
+        if local_only and Path(source).is_dir():
+            raise UserError(f"could not load {source}: {text.splitlines()[0] if text else e!r}") from None
+        if "trust_remote_code" in text:
+            raise UserError(f"model '{source}' ships its own code; set model.trust_remote_code=true "
+                            f"if you trust it") from None
+        raise UserError(_missing_message(source, text.splitlines()[0] if text else type(e).__name__)) from None
