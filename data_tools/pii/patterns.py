@@ -1,0 +1,165 @@
+"""Compiled regular expressions and context-word lists used by `detect.py`.
+
+Everything here is compiled once at import. Two ideas keep false positives down:
+  * Boundaries: a number must not be glued to other digits or Latin letters, nor joined to
+    them by a hyphen ("LOT-2024-0315-A"), nor be part of a decimal ("3.010"). See _PRE/_POST.
+  * Labels: the nearest label word before a number decides what it is. "주민등록번호 ..." or
+    "계좌 ..." support a match; "주문번호 ...", "LOT ...", "바코드 ..." suppress it.
+Korean words are compiled in both NFC and NFD spellings, so context still works on text from
+macOS tools that was not normalised; digit matching never depends on Hangul at all.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+
+def _words(*words: str) -> str:
+    """Alternation of `words` and their NFD spellings, longest first so "운송장" beats "송장"."""
+    spellings = {unicodedata.normalize(form, w) for w in words for form in ("NFC", "NFD")}
+    return "|".join(re.escape(w) for w in sorted(spellings, key=len, reverse=True))
+
+
+# Every digit pattern begins with a bare character class so the regex engine can jump straight
+# to the next candidate character (a leading lookbehind would switch that optimisation off and
+# make each pattern ~3x slower). The start-boundary checks therefore look back from *after* the
+# first character: "(?<!X.)" reads "the char before the first digit is not X". A number must not
+# follow a digit or Latin letter, an "X-" (tail of a code like "LOT-2024") or "9." / "9,"
+# (inside a decimal or a thousands-grouped amount).
+_STARTED = r"(?<![0-9A-Za-z].)(?<![0-9A-Za-z]-.)(?<![0-9][.,].)"
+_DIGIT_START = r"[0-9]" + _STARTED
+# ...and it ends where the next char is not a digit/letter, not "-X" and not ".9" / ",9".
+_POST = r"(?![0-9A-Za-z])(?!-[0-9A-Za-z])(?![.,][0-9])"
+
+ANY_DIGIT = re.compile(r"[0-9]")
+
+# --- Candidate patterns, one per identifier shape -------------------------------------------
+
+# 13 digits as YYMMDD-NNNNNNN, hyphen optional: resident, foreigner or corporate number.
+ID13 = re.compile(
+    r"(?P<a>" + _DIGIT_START + r"[0-9]{5})(?P<sep>\s?[-–]\s?)?(?P<b>[0-9]{7})" + _POST
+)
+
+# Cards: 4-4-4-4(-3) with one consistent separator, Amex 4-6-5 / Diners 4-6-4, or a bare 15/16-
+# digit run (its first digit, the card network, is checked later, as is Luhn).
+CARD = re.compile(
+    _DIGIT_START
+    + r"(?:[0-9]{3}(?P<s1>[- ])[0-9]{4}(?P=s1)[0-9]{4}(?P=s1)[0-9]{4}(?:(?P=s1)[0-9]{3})?"
+    + r"|[0-9]{3}(?P<s2>[- ])[0-9]{6}(?P=s2)[0-9]{4,5}"
+    + r"|[0-9]{14,15})"
+    + _POST
+)
+
+# Driver licence: NN-NN-NNNNNN-NN (region code checked later), or a region name before
+# NN-NNNNNN-NN. The bare NN-NNNNNN-NN and 12-digit forms need a 면허 label (checked later).
+LICENSE_REGIONS = (
+    "서울", "부산", "경기", "강원", "충북", "충남", "전북", "전남", "경북", "경남",
+    "제주", "대구", "인천", "광주", "대전", "울산", "경기북부", "경기남부", "세종",
+)
+DRIVER_LICENSE = re.compile(
+    _DIGIT_START + r"[0-9](?:(?:-[0-9]{2})?-[0-9]{6}-[0-9]{2}|[0-9]{10})" + _POST
+)
+DRIVER_LICENSE_REGION = re.compile(
+    r"(?P<region>" + _words(*LICENSE_REGIONS) + r")\s?"
+    + r"[0-9]{2}(?:-[0-9]{2})?-[0-9]{6}-[0-9]{2}" + _POST
+)
+
+# Passport: new format (2021-) M123A4567; old format M12345678 needs a passport word nearby,
+# because "M12345678" is also what part numbers look like.
+PASSPORT = re.compile(
+    r"[MSRODG]" + _STARTED + r"(?:(?P<new>[0-9]{3}[A-Z][0-9]{4})|[0-9]{8})" + _POST
+)
+
+# Business registration number NNN-NN-NNNNN (bare 10 digits only after a 사업자 label).
+BRN = re.compile(_DIGIT_START + r"(?:[0-9]{2}-[0-9]{2}-[0-9]{5}|[0-9]{9})" + _POST)
+
+# Phones. Separators: "-", ".", " " or " - ". Domestic numbers all start with 0: mobile 01X,
+# Seoul 02, area codes 031..064, 070 (VoIP), 080 (toll free), 050X (safe numbers).
+_SEP = r"(?:\s?[-.]\s?|\s)"
+_AREA_AFTER_0 = r"(?:2|[3-6][1-5]|70|80|50[0-9]?)"
+PHONE_DOMESTIC = re.compile(
+    r"0" + _STARTED
+    + r"(?:(?P<mobile>1[016789])" + _SEP + r"?[0-9]{3,4}" + _SEP + r"?[0-9]{4}"
+    + r"|" + _AREA_AFTER_0 + r"(?:\)\s?|" + _SEP + r")[0-9]{3,4}" + _SEP + r"[0-9]{4})"
+    + _POST
+)
+# "+82 10-...", "+82-2-...", "+82 (0)10-..." and the common slip "+82 010-...", or "(02) ...".
+PHONE_PREFIXED = re.compile(
+    r"\+(?<![0-9A-Za-z+].)82" + _SEP + r"?(?:\(0\)\s?|0)?(?P<intl>1[016789]|2|[3-6][1-5]|70|80)"
+    + _SEP + r"?[0-9]{3,4}" + _SEP + r"?[0-9]{4}" + _POST
+    + r"|\((?<![0-9A-Za-z(].)0(?:1[016789]|" + _AREA_AFTER_0 + r")\)\s?[0-9]{3,4}"
+    + _SEP + r"?[0-9]{4}" + _POST
+)
+
+EMAIL = re.compile(
+    r"[A-Za-z0-9](?<![A-Za-z0-9._%+-].)[A-Za-z0-9._%+-]*@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"\.[A-Za-z]{2,}(?![A-Za-z0-9-])"
+)
+
+# Bank account: digit groups joined by hyphens or by single spaces (one kind per number),
+# 10..14 digits in total (checked later), or a bare run.
+BANK_ACCOUNT = re.compile(
+    _DIGIT_START
+    + r"(?:[0-9]{1,5}(?:-[0-9]{1,7}){1,4}|[0-9]{1,5}(?: [0-9]{1,7}){1,4}|[0-9]{9,13})"
+    + _POST
+)
+
+# --- Context words ------------------------------------------------------------------------
+
+# Names that are unambiguous on their own, plus the generic words 은행 (bank) and 계좌 (account).
+_BANKS_ALONE = (
+    "은행", "계좌", "신한", "농협", "NH농협", "카카오뱅크", "카카오", "토스뱅크",
+    "케이뱅크", "새마을금고", "우체국", "SC제일", "제일은행", "씨티", "수협", "신협",
+    "KB국민", "IBK", "iM뱅크", "저축은행", "예금주",
+)
+# Short names that are also everyday words or parts of words (우리 = "we", 하나 = "one", 기업 =
+# "company", 부산 = a city, 토스 in "산토스"): they count only right before the number, like
+# "우리 1002-123-456789".
+_BANKS_ADJACENT = (
+    "국민", "우리", "하나", "기업", "부산", "대구", "경남", "광주", "전북", "제주", "토스",
+    "KB", "SC",
+)
+BANK_NEAR = re.compile(_words(*_BANKS_ALONE))
+BANK_RIGHT_BEFORE = re.compile(r"(?:" + _words(*_BANKS_ADJACENT) + r")\s?[:：]?\s?$")
+
+_CORPORATE_WORDS = ("법인", "주식회사", "유한회사", "(주)", "㈜")
+CORPORATE_NEAR = re.compile(_words(*_CORPORATE_WORDS))
+PASSPORT_NEAR = re.compile(_words("여권", "passport", "Passport", "PASSPORT"))
+PRODUCT_NEAR = re.compile(_words("EAN", "GTIN", "JAN", "UPC", "바코드", "상품", "제품", "품목", "유통"))
+
+
+def _latin_cases(*words: str) -> tuple[str, ...]:
+    return tuple({v for w in words for v in (w.lower(), w.capitalize(), w.upper())})
+
+
+# Label words, by what they announce: a kind id, "id13" (resident or foreigner number), or
+# "other" (identifiers that are not personal data: orders, lots, parts, barcodes ...). The *last*
+# label before a number, within a short window, decides (see detect._Labels).
+_LABEL_WORDS = {
+    "id13": ("주민", "외국인", "생년월일"),
+    "crn": _CORPORATE_WORDS,
+    "brn": ("사업자",),
+    "passport": ("여권", *_latin_cases("passport")),
+    "driver_license": ("면허", *_latin_cases("license", "licence")),
+    "card": ("카드", *_latin_cases("card")),
+    "bank_account": _BANKS_ALONE,  # the short names count only adjacent: BANK_RIGHT_BEFORE
+    "phone": ("전화", "연락처", "휴대폰", "핸드폰", "휴대전화", "팩스", "콜백",
+              *_latin_cases("tel", "fax", "mobile", "phone", "hp", "h.p")),
+    "other": (
+        "주문번호", "송장", "운송장", "접수번호", "문서번호", "관리번호", "로트", "시리얼",
+        "일련번호", "품번", "부품번호", "모델명", "모델번호", "바코드", "제품코드", "상품코드",
+        "제품번호", "상품번호", "승인번호", "거래번호", "예약번호", "발주번호", "인보이스",
+        "도면번호", "특허번호", "자산번호", "장비번호", "사번", "사원번호", "학번", "환자번호",
+        "차트번호", "처방번호", "보험코드", "약품코드", "청구번호", "증권번호", "계약번호",
+        "고객번호", "회원번호", "EAN", "GTIN",
+        *_latin_cases("lot", "s/n", "sn", "p/n", "part", "serial", "model", "invoice", "po"),
+    ),
+}
+LABEL_KIND = {
+    unicodedata.normalize(form, word): kind
+    for kind, words in _LABEL_WORDS.items() for word in words for form in ("NFC", "NFD")
+}
+# A plain alternation of literals (no groups, no lookarounds) so the engine can skip fast.
+LABEL = re.compile("|".join(re.escape(w) for w in sorted(LABEL_KIND, key=len, reverse=True)))

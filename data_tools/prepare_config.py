@@ -1,0 +1,226 @@
+"""Typed config for `kdtune data prepare` (configs/data/*.yaml).
+
+Every key is declared here with its default; an unknown key is an error that names the file,
+the key path and the closest known key, because a typo that silently keeps a default (say,
+`min_hangul_ration: 0.5`) would ship a dataset nobody asked for.
+
+Paths in a config are relative to the working directory, as for `kdtune run`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import typing
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from data_tools.errors import DataError
+
+# Canonical names a source column can be mapped to (`fields: {canonical: source_key}`).
+CANONICAL_FIELDS = ("instruction", "input", "output", "system", "messages", "role", "content",
+                    "question", "answer", "category", "choices", "A", "B", "C", "D", "E")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class InputConfig(Strict):
+    """One source file or `datasets` directory."""
+    path: str
+    format: Literal["auto", "jsonl", "csv", "parquet", "hf_dir"] = "auto"
+    # auto: chat if the row has messages, instruction if instruction+output, MCQA if question+A.
+    adapter: Literal["auto", "instruction", "chat", "kmmlu", "kormedmcqa", "mcqa"] = "auto"
+    fields: dict[str, str] = Field(default_factory=dict, description="canonical name -> source key")
+    roles: dict[str, str] = Field(default_factory=dict, description="source role -> system/user/assistant")
+    options: list[str] | None = Field(None, description="option keys for adapter mcqa, in order")
+    split: Literal["auto", "train", "eval"] = "auto"
+    hf_split: str | None = Field(None, description="split to read from a DatasetDict directory")
+    passthrough: list[str] = Field(default_factory=list, description="source keys copied into meta")
+    system_prompt: str | None = None
+    category: str = Field("", description="MCQA category when a row has none")
+
+    @property
+    def source_name(self) -> str:
+        """How rows from this input are named in meta, quarantine and the datacard. A datasets
+        directory read twice (train and test splits) needs the split to tell its rows apart."""
+        return f"{self.path}#{self.hf_split}" if self.hf_split else self.path
+
+    @field_validator("fields")
+    @classmethod
+    def _known_canonical_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name not in CANONICAL_FIELDS:
+                raise ValueError(f"unknown field name {name!r}{_did_you_mean(name, CANONICAL_FIELDS)}")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        for source_role, role in value.items():
+            if role not in ("system", "user", "assistant"):
+                raise ValueError(f"role {source_role!r} maps to {role!r}; use system, user or assistant")
+        return value
+
+
+class OutputConfig(Strict):
+    dir: str = "data/prepared/dataset"
+    eval_fraction: float = Field(0.05, ge=0.0, lt=1.0)
+    seed: int = 0
+
+
+class NormalizeConfig(Strict):
+    # alnum: full-width letters/digits only; all: every full-width ASCII form; none: leave them.
+    fullwidth: Literal["alnum", "all", "none"] = "alnum"
+    # Strings kept exactly as written, e.g. the KMMLU prompt's "정답：" with its full-width colon.
+    keep_literals: list[str] = Field(default_factory=list)
+    control_chars: Literal["remove", "quarantine"] = "remove"
+    surrogates: Literal["quarantine", "remove"] = "quarantine"
+
+
+class PiiConfig(Strict):
+    enabled: bool = True
+    mode: Literal["mask", "pseudonymize", "drop"] = "mask"
+    seed: int = 0
+    redact_quarantine: bool = Field(True, description="mask PII in quarantine.jsonl raw text too")
+
+
+class QualityConfig(Strict):
+    enabled: bool = True
+    min_chars: int = Field(8, ge=0)
+    max_chars: int = Field(32000, ge=1)
+    min_hangul_ratio: float = Field(0.1, ge=0.0, le=1.0)
+    max_repetition: float = Field(0.6, gt=0.0, le=1.0)
+    repetition_ngram: int = Field(10, ge=2)
+
+
+class DedupConfig(Strict):
+    exact: bool = True
+    near: bool = True
+    near_threshold: float = Field(0.85, gt=0.0, lt=1.0)
+    num_perm: int = Field(128, ge=16, le=1024)
+    shingle: int = Field(5, ge=1, description="character n-gram size of MinHash shingles")
+
+
+class ContaminationConfig(Strict):
+    enabled: bool = True
+    ngram: int = Field(8, ge=1, description="word n-gram size")
+    threshold: float = Field(0.5, gt=0.0, le=1.0, description="share of an eval row's n-grams found in a train row")
+    action: Literal["report", "remove"] = "report"
+
+
+class PrepareConfig(Strict):
+    name: str = "dataset"
+    inputs: list[InputConfig] = Field(min_length=1)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    pii: PiiConfig = Field(default_factory=PiiConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    contamination: ContaminationConfig = Field(default_factory=ContaminationConfig)
+    workers: int | None = Field(None, ge=1, description="processes for the per-row stage; null = all cores")
+    chunk_size: int = Field(1000, ge=1)
+
+    def resolved_workers(self) -> int:
+        if self.workers:
+            return self.workers
+        # Cores this process may run on (a container or taskset can allow fewer than exist).
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
+
+
+def load_prepare_config(path: str | Path, overrides: list[str] = ()) -> PrepareConfig:
+    """Read a YAML config, apply `dotted.key=value` overrides, and validate it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: config file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not valid YAML: {err}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: top level must be a mapping of keys, got {type(raw).__name__}")
+    apply_overrides(raw, overrides, where=str(path))
+    return validate_config(raw, where=str(path))
+
+
+def default_config(inputs: list[str], out_dir: str, overrides: list[str] = ()) -> PrepareConfig:
+    """The pipeline `kdtune data prepare --input FILE --out DIR` runs: all defaults."""
+    raw = {"inputs": [{"path": p} for p in inputs], "output": {"dir": out_dir}}
+    apply_overrides(raw, overrides, where="command line")
+    return validate_config(raw, where="command line")
+
+
+def validate_config(raw: dict, where: str) -> PrepareConfig:
+    try:
+        return PrepareConfig.model_validate(raw)
+    except ValidationError as err:
+        raise DataError("\n".join(f"{where}: {_describe(e)}" for e in err.errors())) from None
+
+
+def apply_overrides(raw: dict, overrides: list[str], where: str) -> None:
+    """`output.dir=/tmp/x`, `inputs.0.path=a.jsonl`: values parsed as YAML scalars."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DataError(f"{where}: override {item!r} must look like dotted.key=value")
+        node: dict | list = raw
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise DataError(f"{where}: override {key!r}: {part!r} is not an index of the list")
+                part = int(part)
+            if last:
+                node[part] = yaml.safe_load(value)
+            else:
+                if isinstance(node, dict) and part not in node:
+                    node[part] = {}
+                node = node[part]
+
+
+def _describe(error: dict) -> str:
+    loc = error["loc"]
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        known = _fields_at(PrepareConfig, loc[:-1])
+        return f"{key}: unknown key{_did_you_mean(str(loc[-1]), known)}"
+    if error["type"] == "missing":
+        return f"{key}: required key is missing"
+    return f"{key}: {error['msg']} (got {error.get('input')!r})"
+
+
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the model reached by following `loc` (list indexes are skipped)."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part)
+        nested = _model_in(info.annotation) if info else None
+        if nested is None:
+            return []
+        model = nested
+    return list(model.model_fields)
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _did_you_mean(name: str, known) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
