@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 from trainers.chat_data import read_chat_file, resolve_data_path
@@ -16,6 +18,7 @@ from trainers.config.recipes import SFTConfig
 from trainers.errors import UserError
 from trainers.export import merge_adapter, save_trained
 from trainers.loop import train
+from trainers.metering import train_meter, write_compute
 from trainers.losses.sft_loss import SFTLoss
 from trainers.model_builder import build_model
 from trainers.session import file_sha256, open_session, write_manifest
@@ -37,8 +40,7 @@ def load_sft_data(cfg: SFTConfig, tokenizer, fmt: str, run) -> tuple[list, list,
     train_ex, empty_train = tokenize_chats(chats, *args)
     eval_ex, empty_eval = tokenize_chats(eval_chats, *args)
     if skipped:
-        run.write_text("skipped_rows.jsonl", "".join(__import__("json").dumps(s, ensure_ascii=False) + "\n"
-                                                     for s in skipped))
+        run.write_text("skipped_rows.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in skipped))
     if not train_ex:
         raise UserError(f"no training example has an assistant token within data.max_seq_len="
                         f"{cfg.data.max_seq_len}; raise it or check the data")
@@ -50,18 +52,35 @@ def load_sft_data(cfg: SFTConfig, tokenizer, fmt: str, run) -> tuple[list, list,
     return train_ex, eval_ex, counts
 
 
+def fit_to_gpu(cfg):
+    """train.auto_fit: the planner picks micro-batch / accumulation (same global batch) for this GPU."""
+    import torch
+    if not cfg.train.auto_fit:
+        return cfg
+    if not torch.cuda.is_available():
+        print("train.auto_fit: no GPU here, settings kept as configured")
+        return cfg
+    from recipes.plan import apply_auto_fit
+    return apply_auto_fit(cfg, world_size=int(os.environ.get("WORLD_SIZE", "1")))
+
+
 def run(cfg: SFTConfig, config_stem: str) -> Path:
+    cfg = fit_to_gpu(cfg)   # before the session writes config.yaml, so it records what ran
     session = open_session(cfg, config_stem)
-    built = build_model(cfg.model, cfg.lora, cfg.quant, session.compute_dtype, session.device,
-                        cfg.train.gradient_checkpointing)
+    with session.accelerator.local_main_process_first():   # one download / tiny build per node
+        built = build_model(cfg.model, cfg.lora, cfg.quant, session.compute_dtype, session.device,
+                            cfg.train.gradient_checkpointing)
     fmt = cfg.model.chat_format if cfg.model.chat_format != "auto" else detect_format(built.tokenizer)
     train_ex, eval_ex, data_counts = load_sft_data(cfg, built.tokenizer, fmt, session.run)
     if data_counts["rows_skipped"] and session.accelerator.is_main_process:
         print(f"warning: {data_counts['rows_skipped']} data rows skipped (reasons in "
               f"{session.run.path / 'skipped_rows.jsonl'})")
     loss = SFTLoss(built.model, cfg.train.loss_chunk_size)
+    meter = train_meter(built.model, built.method, train_ex, cfg.lora, cfg.train.gradient_checkpointing,
+                        cfg.compute, session.precision)
     result = train(loss, built.model, train_ex, eval_ex, built.tokenizer.pad_token_id, cfg.train, cfg.eval,
-                   session.run, session.accelerator, resume_from=session.resume_from)
+                   session.run, session.accelerator, resume_from=session.resume_from, meter=meter)
+    compute = write_compute(session.run, meter, world_size=session.accelerator.num_processes)
     outputs = {}
     if session.accelerator.is_main_process:
         outputs["trained"] = str(save_trained(built.model, built.tokenizer, session.run.path, cfg.lora.enabled))
@@ -69,7 +88,7 @@ def run(cfg: SFTConfig, config_stem: str) -> Path:
             outputs["merged"] = str(merge_adapter(cfg.model, session.run.path / "adapter", session.run.path / "merged"))
     write_manifest(session, cfg, {
         "method": built.method, "model_source": built.source, "chat_format": fmt, "data": data_counts,
-        "result": result.__dict__, "outputs": outputs})
+        "result": result.__dict__, "outputs": outputs, "pflops": compute["pflops"]})
     if session.accelerator.is_main_process:
         print(f"run complete: {session.run.path}  steps={result.steps} first_loss={result.first_loss} "
               f"last_loss={result.last_loss} eval_loss={result.eval_loss}")

@@ -58,6 +58,9 @@ def evaluate(loss_module, examples: list[Example], micro_batch: int, pad_id: int
         return None
     world, rank = accelerator.num_processes, accelerator.process_index
     total, tokens = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+    # Forward through the unwrapped module: ranks may hold different numbers of evaluation batches,
+    # and a DDP forward would wait for the other ranks (it syncs buffers on every call).
+    loss_module = accelerator.unwrap_model(loss_module)
     loss_module.eval()
     with torch.no_grad():
         for b in range(max_batches):
@@ -73,6 +76,26 @@ def evaluate(loss_module, examples: list[Example], micro_batch: int, pad_id: int
     return float(total / tokens) if tokens > 0 else None
 
 
+def accumulate_gradients(loss_module, batches: list[dict], accelerator):
+    """Backward over one optimizer step's micro-batches, each scaled by world / (trained tokens in the
+    whole step on all processes); DDP's gradient average then yields sum-over-tokens / total tokens.
+    -> (summed loss on this rank, summed extra metrics, global trained tokens, global input tokens)."""
+    world = accelerator.num_processes
+    global_targets = _all_sum(accelerator, sum(b["n_targets"] for b in batches).double())
+    step_tokens = _all_sum(accelerator, sum(b["attention_mask"].sum() for b in batches).double())
+    loss_total = torch.zeros((), dtype=torch.float64)
+    extra: dict[str, torch.Tensor] = {}
+    for j, batch in enumerate(batches):
+        sync = j == len(batches) - 1
+        with nullcontext() if sync or world == 1 else accelerator.no_sync(loss_module):
+            out = loss_module(batch)
+            accelerator.backward(out.loss_sum * (world / global_targets.item()))
+        loss_total += out.loss_sum.detach().double().cpu()
+        for k, v in out.metrics.items():
+            extra[k] = extra.get(k, 0) + v.detach().double().cpu()
+    return loss_total, extra, global_targets, step_tokens
+
+
 def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: list[Example],
           eval_examples: list[Example], pad_id: int, cfg: TrainSection, eval_cfg: EvalSection,
           run: RunDir, accelerator, resume_from=None, meter=None, progress: bool = True) -> TrainResult:
@@ -84,17 +107,20 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
     optimizer = make_optimizer(params, cfg.optimizer, cfg.lr, cfg.weight_decay)
     scheduler = cosine_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps, cfg.min_lr_ratio)
     # The scheduler stays unprepared: accelerate would step it once per process per step.
+    # from_pretrained returns eval mode, where transformers skips gradient checkpointing and LoRA
+    # dropout is off: training must start in train mode (a frozen teacher stays outside this module)
+    loss_module.train()
     loss_module = accelerator.prepare_model(loss_module, device_placement=False)
     optimizer = accelerator.prepare_optimizer(optimizer)
 
-    start_step, resumed = 0, None
+    start_step, resumed, tokens_seen = 0, None, 0
     if resume_from is not None:
         ckpt = latest_checkpoint(resume_from) if resume_from.name == "checkpoints" else resume_from
         if ckpt is not None:
             state = load_checkpoint(ckpt, model, optimizer, scheduler, rank)
             start_step = resumed = state["step"]
+            tokens_seen = state.get("tokens_seen", 0)
             run.truncate_metrics(start_step)
-    tokens_seen = 0
     prog = Progress(total_steps, start_step, enabled=is_main and progress, every=cfg.log_every)
     if resumed is not None:
         prog.note(f"resumed from {ckpt} at step {resumed}")
@@ -106,18 +132,7 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
     for step in range(start_step, total_steps):
         batches = [collate([train_examples[i] for i in plan.micro_batch(step * cfg.grad_accum + j)[1]], pad_id)
                    for j in range(cfg.grad_accum)]
-        global_targets = _all_sum(accelerator, sum(b["n_targets"] for b in batches).double())
-        step_tokens = _all_sum(accelerator, sum(b["attention_mask"].sum() for b in batches).double())
-        loss_total = torch.zeros((), dtype=torch.float64)
-        extra: dict[str, torch.Tensor] = {}
-        for j, batch in enumerate(batches):
-            sync = j == len(batches) - 1
-            with nullcontext() if sync or world == 1 else accelerator.no_sync(loss_module):
-                out = loss_module(batch)
-                accelerator.backward(out.loss_sum * (world / global_targets.item()))
-            loss_total += out.loss_sum.detach().double().cpu()
-            for k, v in out.metrics.items():
-                extra[k] = extra.get(k, 0) + v.detach().double().cpu()
+        loss_total, extra, global_targets, step_tokens = accumulate_gradients(loss_module, batches, accelerator)
         grad_norm = None
         if cfg.max_grad_norm is not None:
             grad_norm = float(accelerator.clip_grad_norm_(params, cfg.max_grad_norm))
@@ -138,6 +153,8 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
                "elapsed_s": now - t0, "memory_gib": round(_memory_gib(accelerator.device), 3)}
         for k, v in extra.items():
             row[k] = float(_all_sum(accelerator, v) / global_targets)
+        if meter is not None:   # running MFU so far (model FLOPs / peak), None without a known peak
+            row["mfu"] = meter.snapshot()["mfu"]
         step_t = now
         if eval_cfg.every_steps and (step + 1) % eval_cfg.every_steps == 0 and step + 1 < total_steps:
             row["eval_loss"] = evaluate(loss_module, eval_examples, cfg.micro_batch_size, pad_id,

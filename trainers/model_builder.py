@@ -26,10 +26,26 @@ class BuiltModel:
     method: str                  # full | lora | qlora
 
 
+GENERIC_TOKENIZER_CLASSES = {"TokenizersBackend", "PreTrainedTokenizerFast"}
+
+
+def tokenizer_loader(source: str):
+    """AutoTokenizer, except for a local tokenizer saved as a generic tokenizers backend: transformers
+    5 would then pick a class from the model type (e.g. Qwen2Tokenizer) and rebuild the pipeline with
+    that family's pre-tokenizer and extra tokens, silently changing the tokenisation."""
+    import json
+    from pathlib import Path
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    cfg_file = Path(source) / "tokenizer_config.json"
+    if cfg_file.is_file() and json.loads(cfg_file.read_text()).get("tokenizer_class") in GENERIC_TOKENIZER_CLASSES:
+        return PreTrainedTokenizerFast
+    return AutoTokenizer
+
+
 def load_tokenizer(model_cfg: ModelSection):
-    from transformers import AutoTokenizer
     source, local_only = resolve_model_source(model_cfg.path, model_cfg.revision)
-    tok = load_pretrained(AutoTokenizer, source, local_only, revision=model_cfg.revision,
+    tok = load_pretrained(tokenizer_loader(source), source, local_only, revision=model_cfg.revision,
                           trust_remote_code=model_cfg.trust_remote_code)
     if tok.pad_token is None:  # Llama 3 ships none; the pad id only fills masked positions
         tok.pad_token = tok.eos_token
@@ -56,7 +72,9 @@ def load_base_model(model_cfg: ModelSection, weight_dtype: torch.dtype, device: 
                   dtype=weight_dtype, attn_implementation=model_cfg.attn_implementation)
     if quant is not None and quant.load_in_4bit:
         kwargs["quantization_config"] = bnb_config(quant, weight_dtype)
-        kwargs["device_map"] = {"": device.index if device.type == "cuda" else "cpu"}
+        # accelerate's single-process device is plain "cuda" (no index); bitsandbytes needs a real one
+        index = device.index if device.index is not None else torch.cuda.current_device() if device.type == "cuda" else None
+        kwargs["device_map"] = {"": index if device.type == "cuda" else "cpu"}
     model = load_pretrained(AutoModelForCausalLM, source, local_only, **kwargs)
     if "quantization_config" not in kwargs:
         model.to(device)

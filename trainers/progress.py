@@ -18,6 +18,8 @@ class Progress:
             return
         shown = {"loss": f"{row['loss']:.4f}", "lr": f"{row['lr']:.2e}",
                  "tok/s": f"{row['tokens_per_s']:.0f}"}
+        if row.get("mfu") is not None:
+            shown["mfu"] = f"{row['mfu']:.1%}"
         if self.bar is not None:
             self.bar.set_postfix(shown, refresh=False)
             self.bar.update(1)

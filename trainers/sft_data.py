@@ -20,6 +20,10 @@ from trainers.chat_format import IGNORE, tokenize_chat
 class Example:
     input_ids: list[int]
     labels: list[int]
+    # Stable id of the source chat (its position in the list given to tokenize_chats, plus an
+    # offset); the offline distillation cache is keyed by it. Positions, not list indices of the
+    # kept examples, so dropping an empty example does not renumber the others.
+    example_id: int | None = None
 
     @property
     def n_targets(self) -> int:  # tokens whose next-token prediction is trained (after the shift)
@@ -27,13 +31,14 @@ class Example:
 
 
 def tokenize_chats(chats: list[list[dict]], tokenizer, fmt: str, max_len: int, keep_think: bool,
-                   system_prompt: str | None = None) -> tuple[list[Example], int]:
-    """-> (examples, number dropped because truncation left no assistant token)."""
+                   system_prompt: str | None = None, id_offset: int = 0) -> tuple[list[Example], int]:
+    """-> (examples, number dropped because truncation left no assistant token).
+    Example i of `chats` gets example_id id_offset + i."""
     examples, empty = [], 0
-    for msgs in chats:
+    for i, msgs in enumerate(chats):
         if system_prompt and msgs[0]["role"] != "system":
             msgs = [{"role": "system", "content": system_prompt}] + msgs
-        ex = Example(*tokenize_chat(msgs, tokenizer, fmt, max_len, keep_think))
+        ex = Example(*tokenize_chat(msgs, tokenizer, fmt, max_len, keep_think), example_id=id_offset + i)
         if ex.n_targets == 0:
             empty += 1
         else:
@@ -91,5 +96,8 @@ def collate(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
         ids[i, :n] = torch.tensor(e.input_ids)
         labels[i, :n] = torch.tensor(e.labels)
         mask[i, :n] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels,
-            "n_targets": torch.tensor(sum(e.n_targets for e in examples))}
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels,
+             "n_targets": torch.tensor(sum(e.n_targets for e in examples))}
+    if all(e.example_id is not None for e in examples):   # what a distillation cache looks up
+        batch["example_ids"] = torch.tensor([e.example_id for e in examples])
+    return batch

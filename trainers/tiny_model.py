@@ -95,8 +95,11 @@ def build_tiny_model(arch: str, out_dir: str | Path, seed: int = 0, vocab_size: 
     config = config_cls(vocab_size=len(tokenizer), max_position_embeddings=4096,
                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id, **ARCH_SIZES[arch])
-    torch.manual_seed(seed)
-    model = model_cls(config)
+    # Forked RNG: building the cached tiny model inside a run must not shift the run's seeded
+    # stream (LoRA init, dropout), or a run that built it would differ from one that found it.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = model_cls(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)

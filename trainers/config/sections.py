@@ -76,8 +76,8 @@ class TrainSection(Section):
                                  "scaling where not (T4), fp32 on CPU.")
     gradient_checkpointing: bool = True
     optimizer: Literal["adamw", "adamw_8bit", "paged_adamw_8bit"] = "adamw"
-    loss_chunk_size: int = Field(2048, ge=16, description="Tokens per chunk of the output-head loss; "
-                                 "full [tokens, vocab] logits are never built.")
+    loss_chunk_size: int = Field(256, ge=16, description="Tokens per chunk of the output-head loss; "
+                                 "full [tokens, vocab] logits are never built (256 x 152k vocab = 0.15 GiB fp32).")
     log_every: int = Field(1, ge=1)
     save_every: int = Field(100, ge=0, description="Checkpoint every N steps (0: only at the end).")
     keep_last: int = Field(2, ge=1, description="Checkpoints kept on disk.")
@@ -101,3 +101,13 @@ class OutputSection(Section):
     dir: str = Field("runs", description="Parent directory of run directories.")
     name: str | None = Field(None, description="Run directory name; default <config>-<timestamp>.")
     merge: bool = Field(False, description="Also export base+adapter merged into merged/.")
+
+
+class ComputeSection(Section):
+    """How compute.json prices a run: which hardware profile, and what an hour of it costs."""
+    gpu: str = Field("auto", description="Hardware profile for peak TFLOPS (MFU) and price: auto "
+                     "(the detected CUDA device, else cpu) or a catalogue id such as rtx4060-8gb, l4, cpu.")
+    krw_per_usd: float = Field(1400.0, gt=0, description="Exchange rate for the catalogue's USD prices.")
+    price_krw_per_hour: float | None = Field(None, ge=0, description="Your own price of one device-hour "
+                                             "in KRW (e.g. 0 for owned hardware); default: the "
+                                             "catalogue price × krw_per_usd.")
