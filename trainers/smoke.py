@@ -29,8 +29,26 @@ def model_family(path: str) -> str:
     return FAMILY.get((model_type or "").lower(), "qwen2")
 
 
+def _tiny_teacher(teacher) -> None:
+    """Distillation configs: the teacher becomes a tiny model too (4-bit loading is kept)."""
+    teacher.path = f"tiny:{model_family(teacher.path)}"
+    teacher.trust_remote_code = False
+    teacher.dtype = "auto"
+
+
 def apply_smoke(cfg, steps: int = 4):
     """Mutates and returns cfg for a few-step run of a tiny model on CPU or GPU."""
+    if cfg.recipe == "traces":   # no training: a few short generations from a tiny teacher
+        _tiny_teacher(cfg.teacher)
+        cfg.precision = "auto"
+        cfg.data.max_examples = min(cfg.data.max_examples or 8, 8)
+        cfg.generation.backend = "transformers"
+        cfg.generation.max_new_tokens = min(cfg.generation.max_new_tokens, 16)
+        cfg.generation.samples_per_prompt = min(cfg.generation.samples_per_prompt, 2)
+        cfg.output.dir = cfg.output.dir.rstrip("/") + "-smoke"   # never mixed into the real dataset
+        return cfg
+    if getattr(cfg, "kd", None) is not None:
+        _tiny_teacher(cfg.kd.teacher)
     cfg.model.path = f"tiny:{model_family(cfg.model.path)}"
     cfg.model.trust_remote_code = False
     cfg.model.chat_format = "auto"
