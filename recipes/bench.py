@@ -1,0 +1,119 @@
+"""Accuracy per compute: train a matrix of arms on the same data, evaluate each on the same set, report.
+
+    kdtune run bench --config configs/bench/finance.yaml           # shipped CPU mini-benchmark
+    kdtune report runs/bench/finance-20261123-120000               # rebuild its report
+
+Each arm is a normal run directory under the bench directory (config.yaml, metrics, adapter,
+compute.json, eval.json), trained in this process by its recipe's own `run`. An arm that fails —
+a bad override, out of memory, a crash — is recorded in bench.json with its error and the bench
+goes on; the report lists it as failed. bench.json is rewritten after every arm, so a killed bench
+still leaves a reportable directory.
+"""
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import time
+import traceback
+from pathlib import Path
+
+from trainers.config.bench import ArmSection, BenchConfig
+from trainers.config.eval import EvalConfig
+from trainers.config.loader import dump_config, load_config, resolve_config_path
+from trainers.config.recipes import RECIPE_CONFIGS
+from trainers.errors import UserError
+from trainers.run_dir import RunDir, new_run_name
+
+
+def write_train_data(cfg: BenchConfig, bench_dir: Path) -> str | None:
+    """The data.path every arm trains on; synthetic rows are written once into the bench directory."""
+    if cfg.train_data is None:
+        return None
+    ds = cfg.train_data.dataset
+    if not ds.startswith("synth:"):
+        return ds
+    from data_tools.synth import generate
+    rows = generate(ds.split(":", 1)[1], cfg.train_data.n, seed=cfg.train_data.seed, split="train")
+    path = bench_dir / "data" / "train.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return str(path.resolve())
+
+
+def arm_overrides(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path: str | None) -> list[str]:
+    """Dotted overrides for the arm's training config: its own, then where it writes, data, prices."""
+    # "${bench}" in a value is this bench's directory, so an arm can use an earlier arm's output
+    # (e.g. distil from the full fine-tune: kd.teacher.path: ${bench}/full/model).
+    subst = {k: v.replace("${bench}", str(bench_dir.resolve())) if isinstance(v, str) else v
+             for k, v in arm.overrides.items()}
+    items = [f"{k}={json.dumps(v)}" for k, v in subst.items()]   # JSON is valid YAML
+    items += [f"output.dir={json.dumps(str(bench_dir))}", f"output.name={arm.name}"]
+    if data_path:
+        items.append(f"data.path={json.dumps(data_path)}")
+    if "compute" in RECIPE_CONFIGS.get(arm.recipe, EvalConfig).model_fields:
+        items += [f"compute.{k}={json.dumps(v)}" for k, v in cfg.compute.model_dump().items()]
+    return items
+
+
+def run_arm(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path: str | None) -> Path:
+    """Train (unless base_only) and evaluate one arm; returns its run directory."""
+    from recipes import eval as eval_recipe
+    from recipes.cli import RECIPES
+    train_config = arm.config or cfg.train_config
+    if arm.recipe not in RECIPES:
+        raise UserError(f"arm {arm.name}: unknown recipe {arm.recipe!r}; known: {', '.join(sorted(RECIPES))}")
+    train_cfg = load_config(train_config, arm_overrides(cfg, arm, bench_dir, data_path), recipe=arm.recipe)
+    if arm.base_only:
+        model = getattr(train_cfg, "model", None) or getattr(train_cfg, "student")
+        ev = EvalConfig(model=model, eval=cfg.eval, compute=cfg.compute,
+                        output={"dir": str(bench_dir), "name": arm.name})
+        return eval_recipe.run(ev, arm.name)
+    run_dir = importlib.import_module(RECIPES[arm.recipe][0]).run(train_cfg, arm.name)
+    ev = EvalConfig(run=str(run_dir), eval=cfg.eval, compute=cfg.compute)
+    return eval_recipe.run(ev, arm.name)
+
+
+def run(cfg: BenchConfig, config_stem: str) -> Path:
+    from trainers.reporting import collect, write_report
+    resolve_config_path(cfg.train_config)          # a wrong path fails now, not once per arm
+    bench_dir = Path(cfg.output.dir) / (cfg.output.name or new_run_name(config_stem))
+    if (bench_dir / "bench.json").exists():
+        raise UserError(f"{bench_dir} already holds a bench; pick another output.name")
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    RunDir(bench_dir, True).write_text("config.yaml", dump_config(cfg))
+    data_path = write_train_data(cfg, bench_dir)
+    baseline = cfg.baseline or next((a.name for a in cfg.arms if a.base_only), None)
+    record = {"config": config_stem, "baseline": baseline, "arms": []}
+    t0 = time.time()
+    for i, arm in enumerate(cfg.arms, 1):
+        print(f"== bench arm {i}/{len(cfg.arms)}: {arm.name} ==", flush=True)
+        started = time.time()
+        entry = {"name": arm.name, "recipe": arm.recipe, "base_only": arm.base_only, "run_dir": arm.name}
+        try:
+            run_arm(cfg, arm, bench_dir, data_path)
+            entry["status"] = "ok"
+        except Exception as e:   # any arm failure (bad config, OOM, crash) is recorded, the bench goes on
+            entry["status"] = "failed"
+            entry["error"] = f"{type(e).__name__}: {e}"
+            entry["traceback"] = traceback.format_exc()[-4000:]
+            print(f"arm {arm.name} failed: {entry['error']}", flush=True)
+        entry["seconds"] = time.time() - started
+        record["arms"].append(entry)
+        record["seconds"] = time.time() - t0
+        (bench_dir / "bench.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                                              encoding="utf-8")
+        gc.collect()   # free the arm's model before the next one is built
+        _empty_cuda_cache()
+    arms, _ = collect([bench_dir])
+    report = write_report(arms, bench_dir, baseline, title=f"kdtune bench: {config_stem}",
+                          description=cfg.description)
+    print(f"bench complete: {bench_dir / 'report.md'} ({len(report['ranking'])} arms ok, "
+          f"{len(cfg.arms) - len(report['ranking'])} failed) in {time.time() - t0:.0f}s")
+    return bench_dir
+
+
+def _empty_cuda_cache() -> None:
+    import torch
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

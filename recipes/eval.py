@@ -1,0 +1,102 @@
+"""Evaluate a base model, a model + adapter, or a finished run on one benchmark -> eval.json.
+
+    kdtune run eval --config configs/eval/tiny_mcqa_finance.yaml
+    kdtune run eval --config configs/eval/tiny_mcqa_finance.yaml run=runs/tiny_lora-20261123-101500
+    kdtune run eval --config configs/eval/tiny_synth_finance.yaml model.path=DIR adapter=runs/r/adapter
+
+With `run:` the run's own config names the base model (and QLoRA quantisation), its adapter/ (or
+model/ for full fine-tuning) the trained weights, and eval.json is written into that run directory,
+next to its compute.json. Otherwise a new run directory holds config.yaml, eval.json, compute.json
+(phase "eval": the evaluation's own cost, no training) and a manifest written last.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from trainers.config.eval import EvalConfig
+from trainers.config.loader import dump_config, load_config
+from trainers.config.sections import ModelSection
+from trainers.errors import UserError
+from trainers.evaluation.datasets import load_benchmark
+from trainers.evaluation.runner import evaluate_benchmark
+from trainers.metering import hardware_profile
+from trainers.run_dir import RunDir, environment_facts, new_run_name
+
+
+def eval_precision() -> tuple[str, torch.dtype, torch.device]:
+    if not torch.cuda.is_available():
+        return "fp32", torch.float32, torch.device("cpu")
+    if torch.cuda.is_bf16_supported():
+        return "bf16", torch.bfloat16, torch.device("cuda")
+    return "fp16", torch.float16, torch.device("cuda")
+
+
+def what_to_load(cfg: EvalConfig) -> tuple[ModelSection, object, Path | None, dict]:
+    """-> (model section of the weights to load, quant section or None, adapter dir or None, description)."""
+    if cfg.run is None:
+        adapter = Path(cfg.adapter).expanduser() if cfg.adapter else None
+        if adapter is not None and not (adapter / "adapter_config.json").is_file():
+            raise UserError(f"adapter={cfg.adapter}: no adapter_config.json there (a PEFT adapter directory)")
+        return cfg.model, None, adapter, {"model": cfg.model.path, "adapter": cfg.adapter}
+    run = Path(cfg.run).expanduser()
+    if not (run / "config.yaml").is_file():
+        raise UserError(f"run={cfg.run}: not a run directory (no config.yaml)")
+    trained = load_config(run / "config.yaml")
+    model_cfg = trained.model
+    desc = {"run": str(run), "recipe": trained.recipe, "model": model_cfg.path}
+    if (run / "adapter" / "adapter_config.json").is_file():
+        quant = getattr(trained, "quant", None)   # QLoRA adapters are evaluated on the 4-bit base they trained on
+        return model_cfg, quant, run / "adapter", {**desc, "adapter": str(run / "adapter")}
+    if (run / "model" / "config.json").is_file():
+        full = model_cfg.model_copy(update={"path": str(run / "model")})
+        return full, None, None, {**desc, "weights": str(run / "model")}
+    if trained.recipe == "eval":
+        raise UserError(f"run={cfg.run} is itself an evaluation; evaluate its model instead")
+    raise UserError(f"run={cfg.run} has neither adapter/ nor model/ — did it finish?")
+
+
+def load_model(model_cfg: ModelSection, quant, adapter: Path | None):
+    from trainers.model_builder import load_base_model, load_tokenizer
+    _, dtype, device = eval_precision()
+    use_quant = quant if (quant is not None and quant.load_in_4bit) else None
+    model, _ = load_base_model(model_cfg, dtype, device, use_quant)
+    if adapter is not None:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, str(adapter))
+    model.eval()
+    tokenizer = load_tokenizer(model_cfg)
+    return model, tokenizer
+
+
+def run(cfg: EvalConfig, config_stem: str) -> Path:
+    bench = load_benchmark(cfg.eval)          # bad dataset strings fail before any model loads
+    model_cfg, quant, adapter, described = what_to_load(cfg)
+    if cfg.run is not None:
+        run_dir = RunDir(Path(cfg.run).expanduser(), True)
+        run_dir.write_text("eval_config.yaml", dump_config(cfg))   # config.yaml stays the training config
+    else:
+        name = cfg.output.name or new_run_name(config_stem)
+        run_dir = RunDir(Path(cfg.output.dir) / name, True)
+        if (run_dir.path / "eval.json").exists():
+            raise UserError(f"{run_dir.path} already holds an evaluation; pick another output.name")
+        run_dir.write_text("config.yaml", dump_config(cfg))
+    t0 = time.time()
+    model, tokenizer = load_model(model_cfg, quant, adapter)
+    precision = eval_precision()[0]
+    profile, price, device = hardware_profile(cfg.compute, precision)
+    result = evaluate_benchmark(model, tokenizer, bench, cfg.eval, profile, price, device)
+    body = {"evaluated": described, "precision": precision, **result, "wall_seconds": time.time() - t0,
+            "settings": cfg.eval.model_dump(mode="json")}
+    run_dir.write_json("eval.json", body)
+    if cfg.run is None:
+        # No training happened: the run's compute is the evaluation's, marked so reports bill 0 training.
+        run_dir.write_json("compute.json", {**result["compute"], "phase": "eval"})
+        run_dir.write_json("manifest.json", {"recipe": "eval", "evaluated": described, **environment_facts()})
+    ov = body["overall"]
+    lo, hi = ov["ci95"]
+    print(f"eval complete: {run_dir.path / 'eval.json'}  accuracy={ov['accuracy']:.3f} "
+          f"[{lo:.3f}, {hi:.3f}] n={ov['n']} missing={ov['missing']}")
+    return run_dir.path

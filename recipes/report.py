@@ -1,0 +1,45 @@
+"""`kdtune report`: rebuild the accuracy-per-compute report from existing run or bench directories.
+
+    kdtune report runs/bench/finance-20261123-120000                 # a bench: rewrites its report
+    kdtune report runs/a runs/b runs/base --out reports/ab --baseline base
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from trainers.errors import UserError
+
+
+def cmd_report(args) -> int:
+    from trainers.reporting import collect, write_report
+    paths = [Path(p) for p in args.run_dirs]
+    missing = [str(p) for p in paths if not p.is_dir()]
+    if missing:
+        raise UserError(f"not a directory: {', '.join(missing)}")
+    if args.out:
+        out = Path(args.out)
+    elif len(paths) == 1 and (paths[0] / "bench.json").is_file():
+        out = paths[0]
+    else:
+        raise UserError("several run directories: say where the report goes with --out DIR")
+    arms, baseline = collect(paths)
+    title, description = args.title, ""
+    if title is None and len(paths) == 1 and (paths[0] / "bench.json").is_file():
+        import json
+        import yaml
+        title = f"kdtune bench: {json.loads((paths[0] / 'bench.json').read_text())['config']}"
+        description = (yaml.safe_load((paths[0] / "config.yaml").read_text()) or {}).get("description", "")
+    report = write_report(arms, out, args.baseline or baseline, title or "kdtune benchmark", description)
+    print(f"report: {out / 'report.md'} ({len(report['ranking'])} arms ranked, "
+          f"{len(report['arms']) - len(report['ranking'])} not finished)")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("report", help="rebuild the accuracy-per-compute report from run directories",
+                              description=__doc__.strip().splitlines()[0])
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories and/or bench directories")
+    p.add_argument("--out", help="output directory (default: the bench directory when given one)")
+    p.add_argument("--baseline", help="arm name to measure gains against (default: the base-model arm)")
+    p.add_argument("--title", help="report title (default: the bench's name)")
+    p.set_defaults(func=cmd_report)

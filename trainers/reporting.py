@@ -1,0 +1,185 @@
+"""Accuracy per compute across runs: gather arms from run directories, rank, Pareto, report files.
+
+An arm is one run directory: eval.json gives accuracy with its 95% interval; compute.json gives the
+*training* compute (PFLOPs, device-hours, KRW) — a run whose compute.json is from an evaluation
+alone (phase "eval", e.g. the base model) trained nothing and is billed 0. A bench directory
+(bench.json) expands into its arms, failures included, so a failed arm shows in the report
+with its error instead of vanishing.
+
+Ranking is by accuracy, but the report says where intervals overlap: two arms whose 95% intervals
+overlap are not shown to differ by this eval, whatever their order.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from trainers.errors import UserError
+
+
+def _json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def collect_arm(run_dir: Path, name: str | None = None) -> dict:
+    """One arm's row from a run directory (status "no-eval" when it was never evaluated)."""
+    run_dir = Path(run_dir)
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) \
+        if (run_dir / "config.yaml").is_file() else {}
+    manifest = _json(run_dir / "manifest.json") or {}
+    ev, comp = _json(run_dir / "eval.json"), _json(run_dir / "compute.json") or {}
+    recipe = cfg.get("recipe") or manifest.get("recipe")
+    trained = comp.get("phase", "train") == "train" and recipe != "eval"
+    row = {"name": name or run_dir.name, "run_dir": str(run_dir), "recipe": recipe,
+           "method": manifest.get("method") or ("base" if recipe == "eval" else None),
+           "is_base": recipe == "eval", "status": "ok" if ev else "no-eval", "error": None,
+           "pflops": comp.get("pflops", 0.0) if trained else 0.0,
+           "device_hours": comp.get("device_hours", 0.0) if trained else 0.0,
+           "cost_krw": comp.get("cost_krw", 0.0) if trained else 0.0,
+           "train_seconds": comp.get("seconds") if trained else 0.0,
+           "mfu": comp.get("mfu") if trained else None, "gpu": comp.get("gpu"),
+           "energy_J": comp.get("energy_J") if trained else None}
+    if trained and not comp:
+        row["status"], row["error"] = "no-compute", "compute.json missing: training compute unknown"
+    if ev:
+        row.update({"accuracy": ev["overall"]["accuracy"], "ci95": ev["overall"]["ci95"],
+                    "n": ev["overall"]["n"], "missing": ev["overall"]["missing"], "dataset": ev.get("dataset"),
+                    "chance": ev.get("chance"),
+                    "eval_pflops": ev.get("compute", {}).get("pflops"),
+                    "eval_cost_krw": ev.get("compute", {}).get("cost_krw")})
+    elif row["error"] is None:
+        row["error"] = "eval.json missing: the run was not evaluated"
+    return row
+
+
+def collect(paths: list[Path]) -> tuple[list[dict], str | None]:
+    """Arms from run and bench directories, in the order given -> (arms, baseline name or None)."""
+    arms, baseline = [], None
+    for p in map(Path, paths):
+        bench = _json(p / "bench.json")
+        if bench is not None:
+            baseline = baseline or bench.get("baseline")
+            for a in bench["arms"]:
+                if a["status"] == "ok":
+                    arms.append(collect_arm(p / a["run_dir"], a["name"]))
+                else:
+                    arms.append({"name": a["name"], "status": a["status"], "error": a.get("error"),
+                                 "run_dir": str(p / a["run_dir"]) if a.get("run_dir") else None,
+                                 "is_base": a.get("base_only", False)})
+        elif (p / "config.yaml").is_file():
+            arms.append(collect_arm(p))
+        else:
+            raise UserError(f"{p}: neither a run directory (config.yaml) nor a bench directory (bench.json)")
+    names = [a["name"] for a in arms]
+    if len(set(names)) != len(names):   # same run dir name from two benches: qualify by parent
+        for a in arms:
+            if names.count(a["name"]) > 1 and a.get("run_dir"):
+                a["name"] = f"{Path(a['run_dir']).parent.name}/{a['name']}"
+    return arms, baseline
+
+
+def pareto(points: list[tuple[str, float, float]]) -> list[str]:
+    """Names not dominated when lower cost (x) and higher accuracy (y) are better."""
+    front = []
+    for name, x, y in points:
+        dominated = any(x2 <= x and y2 >= y and (x2 < x or y2 > y) for n2, x2, y2 in points if n2 != name)
+        if not dominated:
+            front.append(name)
+    return front
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return a["ci95"][0] <= b["ci95"][1] and b["ci95"][0] <= a["ci95"][1]
+
+
+def build_report(arms: list[dict], baseline: str | None = None, title: str = "kdtune benchmark",
+                 description: str = "") -> dict:
+    ok = [a for a in arms if a["status"] == "ok"]
+    ranked = sorted(ok, key=lambda a: (-a["accuracy"], a["cost_krw"] or 0.0, a["name"]))
+    for i, a in enumerate(ranked, 1):
+        a["rank"] = i
+    for a in ranked:
+        a["overlaps_with"] = [b["name"] for b in ranked if b is not a and overlaps(a, b)]
+    base = next((a for a in ok if a["name"] == baseline), None) if baseline else \
+        next((a for a in ok if a.get("is_base")), None)
+    for a in ok:
+        gain = None if base is None else a["accuracy"] - base["accuracy"]
+        a["gain_vs_base"] = gain
+        a["gain_per_1000_krw"] = (gain / (a["cost_krw"] / 1000.0)
+                                  if gain is not None and a["cost_krw"] and a is not base else None)
+        a["gain_per_pflop"] = gain / a["pflops"] if gain is not None and a["pflops"] and a is not base else None
+    return {"title": title, "description": description, "baseline": base["name"] if base else None,
+            "dataset": next((a.get("dataset") for a in ok), None),
+            "chance": next((a.get("chance") for a in ok if a.get("chance") is not None), None),
+            "ranking": [a["name"] for a in ranked],
+            "pareto_pflops": pareto([(a["name"], a["pflops"], a["accuracy"]) for a in ok]),
+            "pareto_krw": pareto([(a["name"], a["cost_krw"] or 0.0, a["accuracy"]) for a in ok]),
+            "arms": ranked + [a for a in arms if a["status"] != "ok"]}
+
+
+def _num(x, fmt: str) -> str:
+    return "–" if x is None else format(x, fmt)
+
+
+def _method(arm: dict) -> str:
+    """'lora', or 'distill/lora' for a recipe other than plain SFT."""
+    method = arm.get("method") or "–"
+    return method if arm.get("recipe") in ("sft", "eval", None) else f"{arm['recipe']}/{method}"
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# {report['title']}", ""] + ([report["description"], ""] if report.get("description") else [])
+    if report.get("dataset"):
+        chance = f" (chance: {report['chance']:.0%})" if report.get("chance") else ""
+        lines += [f"Eval set: `{report['dataset']}`{chance}; baseline: {report['baseline'] or 'none'}. "
+                  f"Accuracy with its 95% interval; compute and cost are for training.", ""]
+    lines += ["| rank | arm | method | accuracy [95% CI] | n | PFLOPs | device-hours | KRW | "
+              "Δacc per 1,000 KRW | Pareto (PFLOP / KRW) | intervals overlap with |",
+              "|---:|---|---|---|---:|---:|---:|---:|---:|---|---|"]
+    for a in report["arms"]:
+        if a["status"] != "ok":
+            err = (a.get("error") or "").strip().splitlines()
+            lines.append(f"| – | {a['name']} | – | **{a['status']}**: {err[-1][:120] if err else ''} "
+                         f"| | | | | | | |")
+            continue
+        lo, hi = a["ci95"]
+        gain = a["gain_per_1000_krw"]
+        par = "/".join("✓" if a["name"] in report[k] else "·" for k in ("pareto_pflops", "pareto_krw"))
+        lines.append(
+            f"| {a['rank']} | {a['name']} | {_method(a)} | {a['accuracy']:.1%} "
+            f"[{lo:.1%}, {hi:.1%}] | {a['n']} | {_num(a['pflops'], '.3g')} | {_num(a['device_hours'], '.4f')} "
+            f"| {_num(a['cost_krw'], '.2f')} | {'–' if gain is None else f'{gain * 100:+.1f} pp'} | {par} "
+            f"| {', '.join(a['overlaps_with']) or 'none'} |")
+    ranked = [a for a in report["arms"] if a["status"] == "ok"]
+    if len(ranked) > 1:
+        top = ranked[0]
+        tied = top["overlaps_with"]
+        lines += ["", (f"The top arm ({top['name']})'s interval overlaps {len(tied)} of the other "
+                       f"{len(ranked) - 1} arms ({', '.join(tied)}): this eval does not separate them; "
+                       f"their order is not evidence that one is better." if tied else
+                       f"The top arm ({top['name']})'s interval overlaps no other arm's.")]
+    failed = [a for a in report["arms"] if a["status"] != "ok"]
+    if failed:
+        lines += ["", f"{len(failed)} arm(s) did not finish: " +
+                  "; ".join(f"{a['name']} ({a['status']})" for a in failed) + ". Details in report.json."]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(arms: list[dict], out_dir: Path, baseline: str | None = None,
+                 title: str = "kdtune benchmark", description: str = "") -> dict:
+    """report.json, report.md and the two plots in out_dir; returns the report."""
+    from trainers.report_plots import plot_accuracy_vs
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = build_report(arms, baseline, title, description)
+    report["plots"] = {
+        "pflops": plot_accuracy_vs(report, "pflops", "training PFLOPs", out_dir / "accuracy_vs_pflops.png"),
+        "krw": plot_accuracy_vs(report, "cost_krw", "training cost (KRW)", out_dir / "accuracy_vs_krw.png"),
+    }
+    (out_dir / "report.md").write_text(markdown(report) + "\n![accuracy vs PFLOPs](accuracy_vs_pflops.png)\n"
+                                       "![accuracy vs KRW](accuracy_vs_krw.png)\n", encoding="utf-8")
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n",
+                                         encoding="utf-8")
+    return report
