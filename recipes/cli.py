@@ -19,9 +19,14 @@ from trainers.errors import UserError
 # recipe name -> (module with run(cfg, config_stem), default config when --config is omitted)
 RECIPES = {
     "sft": ("recipes.sft", "smoke/tiny_finance.yaml"),
+    "distill": ("recipes.distill", "smoke/tiny_distill.yaml"),
+    "distill-cache": ("recipes.distill_cache", "smoke/tiny_distill_cache.yaml"),
+    "traces": ("recipes.traces", "smoke/tiny_traces.yaml"),
+    "eval": ("recipes.eval", "eval/tiny_mcqa_finance.yaml"),
+    "bench": ("recipes.bench", "bench/finance.yaml"),
 }
 # optional sub-command modules exposing register(subparsers)
-EXTRA_COMMANDS = ["data_tools.cli", "recipes.plan"]
+EXTRA_COMMANDS = ["data_tools.cli", "recipes.plan", "recipes.report"]
 
 
 def _configs_root() -> Path:
@@ -39,6 +44,9 @@ def cmd_run(args) -> int:
     cfg = load_config(config, args.overrides, recipe=args.recipe)
     stem = resolve_config_path(config).stem
     if args.smoke:
+        if not hasattr(cfg, "train"):
+            raise UserError(f"--smoke shortens a training recipe; '{args.recipe}' trains nothing itself "
+                            f"(its arms/models are set in the config)")
         from trainers.smoke import apply_smoke
         apply_smoke(cfg)
         stem += "-smoke"

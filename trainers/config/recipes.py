@@ -9,8 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trainers.config.sections import (DataSection, EvalSection, LoraSection, ModelSection,
-                                      OutputSection, QuantSection, TrainSection)
+from trainers.config.distill import DistillCacheConfig, DistillConfig, TracesConfig
+from trainers.config.sections import (ComputeSection, DataSection, EvalSection, LoraSection,
+                                      ModelSection, OutputSection, QuantSection, TrainSection)
 
 
 class SFTConfig(BaseModel):
@@ -26,6 +27,7 @@ class SFTConfig(BaseModel):
     train: TrainSection = Field(default_factory=TrainSection)
     eval: EvalSection = Field(default_factory=EvalSection)
     output: OutputSection = Field(default_factory=OutputSection)
+    compute: ComputeSection = Field(default_factory=ComputeSection)
 
     @model_validator(mode="after")
     def _qlora_needs_lora(self) -> "SFTConfig":
@@ -42,4 +44,9 @@ class SFTConfig(BaseModel):
         return "lora" if self.lora.enabled else "full"
 
 
-RECIPE_CONFIGS: dict[str, type[BaseModel]] = {"sft": SFTConfig}
+RECIPE_CONFIGS: dict[str, type[BaseModel]] = {"sft": SFTConfig, "distill": DistillConfig,
+                                                "distill-cache": DistillCacheConfig, "traces": TracesConfig}
+# eval and bench configs live in their own modules (imported here so one registry lists every recipe)
+from trainers.config.bench import BenchConfig  # noqa: E402
+from trainers.config.eval import EvalConfig  # noqa: E402
+RECIPE_CONFIGS.update({"eval": EvalConfig, "bench": BenchConfig})
