@@ -19,12 +19,12 @@ from trainers.config.distill import DistillConfig
 from trainers.distill_cache import TopKCacheReader
 from trainers.distill_setup import (TeacherMeter, check_cache, check_teacher_vocab, load_distill_data,
                                     load_teacher)
-from trainers.export import merge_adapter, save_trained
+from trainers.export import finish_training
 from trainers.loop import train
 from trainers.losses.distill_loss import CachedTeacher, DistillLoss, LiveTeacher
-from trainers.metering import train_meter, write_compute
+from trainers.metering import train_meter
 from trainers.model_builder import build_model, causal_lm_parts
-from trainers.session import open_session, write_manifest
+from trainers.session import open_session
 
 
 def build_teacher(cfg: DistillConfig, student_tokenizer, student_rows: int, session, data_counts: dict):
@@ -61,18 +61,8 @@ def run(cfg: DistillConfig, config_stem: str) -> Path:
         meter = TeacherMeter(meter, teacher.model, meter.seq_len)
     result = train(loss, built.model, train_ex, eval_ex, built.tokenizer.pad_token_id, cfg.train, cfg.eval,
                    session.run, session.accelerator, resume_from=session.resume_from, meter=meter)
-    compute = write_compute(session.run, meter, world_size=session.accelerator.num_processes)
-    outputs = {}
-    if session.accelerator.is_main_process:
-        outputs["trained"] = str(save_trained(built.model, built.tokenizer, session.run.path, cfg.lora.enabled))
-        if cfg.output.merge and cfg.lora.enabled:
-            outputs["merged"] = str(merge_adapter(cfg.model, session.run.path / "adapter", session.run.path / "merged"))
-    write_manifest(session, cfg, {
-        "method": built.method, "model_source": built.source, "chat_format": fmt, "data": data_counts,
+    finish_training(session, cfg, built, result, meter, {
+        "chat_format": fmt, "data": data_counts,
         "kd": {"loss": cfg.kd.loss, "temperature": cfg.kd.temperature, "ce_weight": cfg.kd.ce_weight,
-               "vocab_size": kd_vocab, **teacher_facts},
-        "result": result.__dict__, "outputs": outputs, "pflops": compute["pflops"]})
-    if session.accelerator.is_main_process:
-        print(f"run complete: {session.run.path}  steps={result.steps} first_loss={result.first_loss} "
-              f"last_loss={result.last_loss} eval_loss={result.eval_loss}")
+               "vocab_size": kd_vocab, **teacher_facts}})
     return session.run.path

@@ -16,12 +16,12 @@ from trainers.chat_data import read_chat_file, resolve_data_path
 from trainers.chat_format import detect_format
 from trainers.config.recipes import SFTConfig
 from trainers.errors import UserError
-from trainers.export import merge_adapter, save_trained
+from trainers.export import finish_training
 from trainers.loop import train
-from trainers.metering import train_meter, write_compute
+from trainers.metering import train_meter
 from trainers.losses.sft_loss import SFTLoss
 from trainers.model_builder import build_model
-from trainers.session import file_sha256, open_session, write_manifest
+from trainers.session import file_sha256, open_session
 from trainers.sft_data import split_eval, tokenize_chats
 
 
@@ -80,16 +80,5 @@ def run(cfg: SFTConfig, config_stem: str) -> Path:
                         cfg.compute, session.precision)
     result = train(loss, built.model, train_ex, eval_ex, built.tokenizer.pad_token_id, cfg.train, cfg.eval,
                    session.run, session.accelerator, resume_from=session.resume_from, meter=meter)
-    compute = write_compute(session.run, meter, world_size=session.accelerator.num_processes)
-    outputs = {}
-    if session.accelerator.is_main_process:
-        outputs["trained"] = str(save_trained(built.model, built.tokenizer, session.run.path, cfg.lora.enabled))
-        if cfg.output.merge and cfg.lora.enabled:
-            outputs["merged"] = str(merge_adapter(cfg.model, session.run.path / "adapter", session.run.path / "merged"))
-    write_manifest(session, cfg, {
-        "method": built.method, "model_source": built.source, "chat_format": fmt, "data": data_counts,
-        "result": result.__dict__, "outputs": outputs, "pflops": compute["pflops"]})
-    if session.accelerator.is_main_process:
-        print(f"run complete: {session.run.path}  steps={result.steps} first_loss={result.first_loss} "
-              f"last_loss={result.last_loss} eval_loss={result.eval_loss}")
+    finish_training(session, cfg, built, result, meter, {"chat_format": fmt, "data": data_counts})
     return session.run.path

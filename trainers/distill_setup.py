@@ -89,8 +89,8 @@ def cache_meta(cfg: DistillConfig, teacher_source: str, kd_vocab_size: int, voca
 def check_cache(reader, cfg: DistillConfig, student_tokenizer, student_rows: int, data_counts: dict) -> None:
     """A cache built for other data, another vocabulary or another temperature is a UserError."""
     meta, where = reader.meta, Path(reader.dir)
-    rebuild = (f"rebuild it with `kdtune run distill-cache` (same data and kd settings), or point "
-               f"kd.cache_dir elsewhere")
+    rebuild = ("rebuild it with `kdtune run distill-cache` (same data and kd settings), or point "
+               "kd.cache_dir elsewhere")
     if meta.get("examples_sha256") != data_counts["examples_sha256"]:
         raise UserError(f"the top-k cache {where} was built from other training examples (data file, "
                         f"max_seq_len, split seed, chat format or tokenizer differ); {rebuild}")

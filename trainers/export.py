@@ -26,3 +26,21 @@ def merge_adapter(model_cfg: ModelSection, adapter_dir: Path, out_dir: Path,
     merged.save_pretrained(out_dir)
     load_tokenizer(model_cfg).save_pretrained(out_dir)
     return out_dir
+
+
+def finish_training(session, cfg, built, result, meter, manifest: dict) -> None:
+    """The end of every training recipe: compute.json, adapter (or full weights), optional merged
+    export, then the manifest — last, so its presence marks a complete run."""
+    from trainers.metering import write_compute
+    from trainers.session import write_manifest
+    compute = write_compute(session.run, meter, world_size=session.accelerator.num_processes)
+    outputs = {}
+    if session.accelerator.is_main_process:
+        outputs["trained"] = str(save_trained(built.model, built.tokenizer, session.run.path, cfg.lora.enabled))
+        if cfg.output.merge and cfg.lora.enabled:
+            outputs["merged"] = str(merge_adapter(cfg.model, session.run.path / "adapter", session.run.path / "merged"))
+    write_manifest(session, cfg, {"method": built.method, "model_source": built.source, **manifest,
+                                  "result": result.__dict__, "outputs": outputs, "pflops": compute["pflops"]})
+    if session.accelerator.is_main_process:
+        print(f"run complete: {session.run.path}  steps={result.steps} first_loss={result.first_loss} "
+              f"last_loss={result.last_loss} eval_loss={result.eval_loss}")

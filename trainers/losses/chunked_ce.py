@@ -62,7 +62,7 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, labels: tor
 def _chunked_forward(h2, weight, bias, y, chunk_size, ignore_index, need):
     """Loss sum and, where `need` says so, the gradients (hidden, weight, bias) of that sum."""
     need_h, need_w, need_b = need
-    n, vocab = h2.shape[0], weight.shape[0]
+    vocab = weight.shape[0]
     device, mm_dtype = h2.device, weight.dtype
     loss = torch.zeros((), dtype=torch.float32, device=device)
     # Gradient w.r.t. hidden in hidden's own dtype: the same size as hidden itself, nothing vocab-sized.
