@@ -32,7 +32,9 @@ def load_sft_data(cfg: SFTConfig, tokenizer, fmt: str, run) -> tuple[list, list,
     chats = train_rows.chats[: cfg.data.max_examples]
     skipped = list(train_rows.skipped)
     if cfg.data.eval_path or eval_file:
-        eval_rows = read_chat_file(resolve_data_path(cfg.data.eval_path)[0] if cfg.data.eval_path else eval_file)
+        # a prepared directory's eval.jsonl may be empty (small data): then there is no validation loss
+        eval_rows = read_chat_file(resolve_data_path(cfg.data.eval_path)[0] if cfg.data.eval_path else eval_file,
+                                   allow_empty=not cfg.data.eval_path)
         eval_chats, skipped = eval_rows.chats, skipped + eval_rows.skipped
     else:
         chats, eval_chats = split_eval(chats, cfg.data.eval_fraction, cfg.train.seed)

@@ -68,7 +68,8 @@ def _as_messages(row) -> list[dict]:
     raise ValueError("row has neither 'messages' nor 'instruction'/'output'")
 
 
-def read_chat_file(path: Path) -> ChatFile:
+def read_chat_file(path: Path, allow_empty: bool = False) -> ChatFile:
+    """All usable chats of a JSONL file; `allow_empty` for optional files such as an eval split."""
     out = ChatFile(chats=[], source=str(path))
     with open(path, "rb") as f:
         for line_no, raw in enumerate(f, 1):
@@ -78,7 +79,7 @@ def read_chat_file(path: Path) -> ChatFile:
                 out.chats.append(_as_messages(json.loads(raw.decode("utf-8"))))
             except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
                 out.skipped.append({"source": str(path), "line": line_no, "reason": str(e)[:200]})
-    if not out.chats:
+    if not out.chats and not (allow_empty and not out.skipped):
         raise UserError(f"{path}: no usable chat rows ({len(out.skipped)} rows skipped; first problem: "
                         f"{out.skipped[0]['reason'] if out.skipped else 'file is empty'})")
     return out

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from trainers.chat_format import IGNORE, tokenize_chat
+from trainers.errors import UserError
 
 
 @dataclass
@@ -63,7 +64,7 @@ class BatchPlan:
         self.n, self.mb, self.world, self.rank, self.seed = n_examples, micro_batch, world_size, rank, seed
         self.global_mb = micro_batch * world_size
         if n_examples < self.global_mb:
-            raise ValueError(f"only {n_examples} training examples for a global micro-batch of "
+            raise UserError(f"only {n_examples} training examples for a global micro-batch of "
                              f"{self.global_mb} (micro_batch_size x processes); use fewer processes "
                              f"or a smaller micro_batch_size")
         self.per_epoch = n_examples // self.global_mb   # a ragged tail would unbalance ranks

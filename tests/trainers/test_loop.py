@@ -94,7 +94,8 @@ def test_batch_plan_gives_each_rank_its_slice_of_the_same_global_batch():
     epoch0 = [i for k in range(5) for i in single.micro_batch(k)[1]]
     assert sorted(epoch0) == list(range(20))          # an epoch sees every example once
     assert single.micro_batch(5)[0] == 1 and single.micro_batch(5)[1] != single.micro_batch(0)[1]
-    with pytest.raises(ValueError, match="global micro-batch"):
+    from trainers.errors import UserError
+    with pytest.raises(UserError, match="global micro-batch"):
         BatchPlan(3, micro_batch=2, world_size=2, rank=0, seed=0)
 
 
@@ -110,3 +111,16 @@ def test_bad_rows_are_skipped_with_line_and_reason(tmp_path):
     assert len(got.chats) == 2 and got.chats[1][0]["content"] == "요약하세요\n\n본문"
     assert [s["line"] for s in got.skipped] == [2, 4, 5, 6]
     assert "no assistant" in got.skipped[0]["reason"]
+
+
+def test_empty_optional_file_is_no_data_but_a_required_one_is_an_error(tmp_path):
+    from trainers.errors import UserError
+    empty = tmp_path / "eval.jsonl"
+    empty.write_text("")
+    assert read_chat_file(empty, allow_empty=True).chats == []
+    with pytest.raises(UserError, match="no usable chat rows"):
+        read_chat_file(empty)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("not json\n")
+    with pytest.raises(UserError, match="1 rows skipped"):   # all-broken is never silently empty
+        read_chat_file(broken, allow_empty=True)
