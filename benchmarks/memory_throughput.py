@@ -221,9 +221,7 @@ class KdtunePath:
         built = build_model(cfg.model, cfg.lora, cfg.quant, env.compute_dtype, env.device,
                             cfg.train.gradient_checkpointing)
         self.model = built.model
-        # from_pretrained returns eval mode, which turns checkpointing and dropout off; record what
-        # build_model hands over, then train in training mode as any loop must.
-        self.built_in_train_mode = all(m.training for m in self.model.modules())
+        # from_pretrained returns eval mode (no checkpointing, no dropout): train mode, as the loop sets it
         self.model.train()
         self.params = [p for _, p in trainable_parameters(self.model)]
 
@@ -387,8 +385,6 @@ def run_group(model_key: str, method: str, cases: list[Case], weights: Path, env
             r = measure(path.stepper(args.chunk), [random_batch(c, arch.vocab_size)], env, args.warmup, args.steps)
             if not r["oom"]:
                 r["mfu"] = mfu(c, cfg, arch, env, r["tokens_per_s"])
-            if isinstance(path, KdtunePath):
-                r["built_in_train_mode"] = path.built_in_train_mode
             results[c.id][path.name] = r
             path.after_case()
             print(f"  {c.id} {path.name}: {json.dumps(r)}", flush=True)
@@ -595,9 +591,6 @@ def main(argv=None) -> int:
     print()
     for c in report["checks"]:
         print(f"[{c['status']}] {c['check']}: {c['value']}")
-    if not all(r.get("kdtune", {}).get("built_in_train_mode", True) for r in results.values()):
-        print("\nnote: build_model returned the model in eval mode (checkpointing and dropout off until "
-              "something calls .train()); this benchmark calls .train() itself")
     if args.out:
         args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False))
     return 0
