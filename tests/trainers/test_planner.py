@@ -133,7 +133,13 @@ def test_activation_model_within_20pct_of_measured(checkpointing, tmp_path):
 
     step()
     model.zero_grad(set_to_none=True)
-    measured = _profiled_peak_bytes(step, tmp_path)   # weights exist before: not counted
+    # A peak can only be under-read (an allocation event missed or ordered after its free), and in
+    # the full suite single readings varied by ~10%: take the largest of three identical steps.
+    peaks = []
+    for _ in range(3):
+        peaks.append(_profiled_peak_bytes(step, tmp_path))   # weights exist before: not counted
+        model.zero_grad(set_to_none=True)
+    measured = max(peaks)
     inp = PlanInput(arch=arch, method="lora", seq_len=seq, lora_r=8, compute_dtype="fp32",
                     grad_checkpointing=checkpointing, loss_chunk_size=64)
     mem = estimate_memory(inp)
