@@ -76,10 +76,18 @@ def evaluate(loss_module, examples: list[Example], micro_batch: int, pad_id: int
     return float(total / tokens) if tokens > 0 else None
 
 
-def accumulate_gradients(loss_module, batches: list[dict], accelerator):
+def _saved_on_cpu(enabled: bool, device: torch.device):
+    if not enabled:
+        return nullcontext()
+    return torch.autograd.graph.save_on_cpu(pin_memory=device.type == "cuda")
+
+
+def accumulate_gradients(loss_module, batches: list[dict], accelerator, offload: bool = False):
     """Backward over one optimizer step's micro-batches, each scaled by world / (trained tokens in the
     whole step on all processes); DDP's gradient average then yields sum-over-tokens / total tokens.
-    -> (summed loss on this rank, summed extra metrics, global trained tokens, global input tokens)."""
+    -> (summed loss on this rank, summed extra metrics, global trained tokens, global input tokens).
+    `offload` packs every tensor saved for backward into CPU memory during the forward (with
+    gradient checkpointing that is just the layer boundaries) and brings it back in backward."""
     world = accelerator.num_processes
     global_targets = _all_sum(accelerator, sum(b["n_targets"] for b in batches).double())
     step_tokens = _all_sum(accelerator, sum(b["attention_mask"].sum() for b in batches).double())
@@ -88,7 +96,8 @@ def accumulate_gradients(loss_module, batches: list[dict], accelerator):
     for j, batch in enumerate(batches):
         sync = j == len(batches) - 1
         with nullcontext() if sync or world == 1 else accelerator.no_sync(loss_module):
-            out = loss_module(batch)
+            with _saved_on_cpu(offload, accelerator.device):
+                out = loss_module(batch)
             accelerator.backward(out.loss_sum * (world / global_targets.item()))
         loss_total += out.loss_sum.detach().double().cpu()
         for k, v in out.metrics.items():
@@ -132,7 +141,8 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
     for step in range(start_step, total_steps):
         batches = [collate([train_examples[i] for i in plan.micro_batch(step * cfg.grad_accum + j)[1]], pad_id)
                    for j in range(cfg.grad_accum)]
-        loss_total, extra, global_targets, step_tokens = accumulate_gradients(loss_module, batches, accelerator)
+        loss_total, extra, global_targets, step_tokens = accumulate_gradients(loss_module, batches, accelerator,
+                                                                               cfg.activation_offload)
         grad_norm = None
         if cfg.max_grad_norm is not None:
             grad_norm = float(accelerator.clip_grad_norm_(params, cfg.max_grad_norm))

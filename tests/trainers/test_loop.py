@@ -124,3 +124,16 @@ def test_empty_optional_file_is_no_data_but_a_required_one_is_an_error(tmp_path)
     broken.write_text("not json\n")
     with pytest.raises(UserError, match="1 rows skipped"):   # all-broken is never silently empty
         read_chat_file(broken, allow_empty=True)
+
+
+def test_activation_offload_gives_the_same_gradients(setup):
+    cfg, built, ex, acc = setup
+    model, pad = built.model, built.tokenizer.pad_token_id
+    loss = SFTLoss(model, chunk_size=32)
+    batches = [collate(ex[:2], pad), collate(ex[2:4], pad)]
+    plain = grads_of(model, loss, batches, acc)
+    model.zero_grad(set_to_none=True)
+    accumulate_gradients(loss, batches, acc, offload=True)
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            torch.testing.assert_close(p.grad, plain[n], rtol=0, atol=0)

@@ -76,6 +76,8 @@ class TrainSection(Section):
                                  "scaling where not (T4), fp32 on CPU.")
     gradient_checkpointing: bool = True
     optimizer: Literal["adamw", "adamw_8bit", "paged_adamw_8bit"] = "adamw"
+    activation_offload: bool = Field(False, description="Keep the activations saved for backward in "
+                                     "(pinned) CPU memory instead of GPU memory: less VRAM, more PCIe traffic.")
     loss_chunk_size: int = Field(256, ge=16, description="Tokens per chunk of the output-head loss; "
                                  "full [tokens, vocab] logits are never built (256 x 152k vocab = 0.15 GiB fp32).")
     log_every: int = Field(1, ge=1)
