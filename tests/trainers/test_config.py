@@ -82,8 +82,9 @@ def test_wrong_type_and_range(tmp_path):
 
 def test_qlora_requires_lora(tmp_path):
     cfg = write(tmp_path, "c.yaml", "recipe: sft\nmodel: {path: tiny:qwen2}\ndata: {path: x}\nquant: {load_in_4bit: true}\n")
-    with pytest.raises(ConfigError, match="needs lora.enabled"):
+    with pytest.raises(ConfigError, match="needs lora.enabled") as e:
         load_config(cfg)
+    assert str(cfg) in str(e.value) and "{" not in str(e.value)   # names the file, no raw dict dump
 
 
 def test_missing_file_and_bad_override_syntax(tmp_path):

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trainers.config.sections import (ComputeSection, DataSection, EvalSection, LoraSection,
-                                      ModelSection, OutputSection, QuantSection, Section, TrainSection)
+from trainers.config.sections import ModelSection, QuantSection, Section
+from trainers.config.sft import SFTConfig
 
 
 class TeacherSection(ModelSection):
@@ -50,35 +50,19 @@ class CacheSection(Section):
     dtype: Literal["float16", "bfloat16"] = "float16"
 
 
-class DistillConfig(BaseModel):
-    """Logit distillation: CE on the data mixed with KD from a frozen teacher (live or cached)."""
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
+class DistillConfig(SFTConfig):
+    """Logit distillation: CE on the data mixed with KD from a frozen teacher (live or cached).
+    Every SFT section and rule (QLoRA needs LoRA), plus the teacher and its cache."""
     recipe: Literal["distill"] = "distill"
-    description: str = ""
-    model: ModelSection
-    lora: LoraSection = Field(default_factory=LoraSection)
-    quant: QuantSection = Field(default_factory=QuantSection)
-    data: DataSection
     kd: KDSection
     cache: CacheSection = Field(default_factory=CacheSection)
-    train: TrainSection = Field(default_factory=TrainSection)
-    eval: EvalSection = Field(default_factory=EvalSection)
-    output: OutputSection = Field(default_factory=OutputSection)
-    compute: ComputeSection = Field(default_factory=ComputeSection)
 
     @model_validator(mode="after")
-    def _check(self):
-        if self.quant.load_in_4bit and not self.lora.enabled:
-            raise ValueError("quant.load_in_4bit needs lora.enabled: true (QLoRA trains adapters on a 4-bit base)")
+    def _check_kd(self):
         if self.kd.cache_dir and self.kd.restrict_topk:
             raise ValueError("kd.restrict_topk is for an on-the-fly teacher; a cache is already top-k "
                              "(its k is kd.topk at cache time)")
         return self
-
-    @property
-    def method(self) -> str:
-        return "qlora" if self.quant.load_in_4bit else ("lora" if self.lora.enabled else "full")
 
 
 class DistillCacheConfig(DistillConfig):

@@ -133,9 +133,10 @@ def _format_errors(err: ValidationError, model_cls: type[BaseModel], origins: di
             lines.append(f"unknown key '{key}' in {source}{hint}")
         elif e["type"] == "missing":
             lines.append(f"missing required key '{key}' (not set in {main} or its base files)")
+        elif not loc or isinstance(e.get("input"), dict):   # a rule across keys: the value is a whole section
+            lines.append(f"{source}: {e['msg'].removeprefix('Value error, ')}")
         else:
-            got = e.get("input")
-            lines.append(f"'{key}' in {source}: {e['msg']} (got {got!r})")
+            lines.append(f"'{key}' in {source}: {e['msg']} (got {e.get('input')!r})")
     return "\n".join(lines)
 
 
