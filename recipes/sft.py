@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from data_tools.datacard import sha256_file
 from trainers.chat_data import read_chat_file, resolve_data_path
 from trainers.chat_format import detect_format
 from trainers.config.recipes import SFTConfig
@@ -21,7 +22,7 @@ from trainers.loop import train
 from trainers.metering import train_meter
 from trainers.losses.sft_loss import SFTLoss
 from trainers.model_builder import build_model
-from trainers.session import file_sha256, open_session
+from trainers.session import open_session
 from trainers.sft_data import split_eval, tokenize_chats
 
 
@@ -46,7 +47,7 @@ def load_sft_data(cfg: SFTConfig, tokenizer, fmt: str, run) -> tuple[list, list,
     if not train_ex:
         raise UserError(f"no training example has an assistant token within data.max_seq_len="
                         f"{cfg.data.max_seq_len}; raise it or check the data")
-    counts = {"train_file": str(train_file), "train_sha256": file_sha256(train_file),
+    counts = {"train_file": str(train_file), "train_sha256": sha256_file(train_file),
               "rows_read": len(train_rows.chats) + len(train_rows.skipped), "rows_skipped": len(skipped),
               "train_examples": len(train_ex), "eval_examples": len(eval_ex),
               "dropped_no_target_after_truncation": empty_train + empty_eval,

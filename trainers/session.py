@@ -6,7 +6,6 @@ process and in every rerun), then the run directory (its name must be agreed acr
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,14 +75,6 @@ def _pick_run(cfg, parent: Path, stem: str) -> tuple[str, Path | None, str | Non
         if found is not None:
             return found.name, found / "checkpoints", None
     return new_run_name(stem), None, None
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_manifest(session: Session, cfg, extra: dict) -> None:
