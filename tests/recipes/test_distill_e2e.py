@@ -2,16 +2,11 @@
 cache (== on-the-fly restricted to the same k), resume after a kill, the vocabulary check, and
 trace generation with rejection sampling."""
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import kill_after_first_checkpoint, run_cli
 
 FAST = ["data.max_seq_len=96", "eval.max_batches=2", "data.max_examples=32"]
 
@@ -31,10 +26,6 @@ def rows(run: Path) -> dict[int, dict]:
     return {r["step"]: r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r}
 
 
-def _start(args, cwd):
-    return subprocess.Popen([sys.executable, "-m", "recipes.cli", *args], cwd=cwd, start_new_session=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
 
 
 def test_distill_on_the_fly_and_resume_after_kill(tmp_path):
@@ -52,16 +43,7 @@ def test_distill_on_the_fly_and_resume_after_kill(tmp_path):
         assert r["loss"] == pytest.approx(0.25 * r["ce_sum"] + 0.75 * r["kd_sum"], rel=1e-6)
         assert r["kd_sum"] > 0
 
-    victim = _start(common + ["output.name=killed"], cwd=tmp_path)
-    ckpts = tmp_path / "killed" / "checkpoints"
-    deadline = time.time() + 120
-    while not any(ckpts.glob("step-*/state.json")):
-        assert victim.poll() is None, victim.stdout.read().decode()[-3000:]
-        assert time.time() < deadline
-        time.sleep(0.02)
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait()
-    assert not (tmp_path / "killed" / "manifest.json").exists(), "finished before it could be killed"
+    kill_after_first_checkpoint(common + ["output.name=killed"], tmp_path, tmp_path / "killed", timeout=120)
     resumed = run_cli(common + ["output.name=killed", "train.resume=auto"], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((tmp_path / "killed" / "manifest.json").read_text())["result"]["resumed_from"] >= 4

@@ -1,17 +1,12 @@
 """End-to-end SFT on tiny models, on CPU, through the real CLI: run directory, QLoRA, resume after a
 kill, merged == adapter, 2 processes == 1 process, --smoke on a shipped real-model config."""
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.helpers import ROOT, run_cli
+from tests.helpers import ROOT, kill_after_first_checkpoint, run_cli
 
 FAST = ["data.max_seq_len=128", "eval.max_batches=2"]
 
@@ -60,10 +55,6 @@ def test_qlora_really_trains_a_4bit_base(tmp_path):
     assert not any(p.requires_grad for n, p in built.model.named_parameters() if "lora_" not in n)
 
 
-def _start(args, cwd):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "recipes.cli", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def test_resume_after_kill_reproduces_uninterrupted_losses(tmp_path):
@@ -72,16 +63,7 @@ def test_resume_after_kill_reproduces_uninterrupted_losses(tmp_path):
     full = run_cli(common + ["output.name=full"], cwd=tmp_path)
     assert full.returncode == 0, full.stderr[-3000:]
 
-    victim = _start(common + ["output.name=killed"], cwd=tmp_path)
-    ckpt_root = tmp_path / "killed" / "checkpoints"
-    deadline = time.time() + 300
-    while not any(ckpt_root.glob("step-*/state.json")):
-        assert victim.poll() is None, victim.stdout.read().decode()[-3000:]
-        assert time.time() < deadline
-        time.sleep(0.02)
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait()
-    assert not (tmp_path / "killed" / "manifest.json").exists(), "run finished before it could be killed"
+    kill_after_first_checkpoint(common + ["output.name=killed"], tmp_path, tmp_path / "killed")
 
     resumed = run_cli(common + ["output.name=killed", "train.resume=auto"], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
