@@ -16,7 +16,7 @@ from __future__ import annotations
 from trainers.arch_catalog import load_arch
 from trainers.arch_spec import ArchSpec
 from trainers.errors import UserError
-from trainers.hardware import (CATALOGUE, DEFAULT_KRW_PER_USD, GpuSpec, choose_precision, detect_gpu,
+from trainers.hardware import (CATALOGUE, DEFAULT_KRW_PER_USD, GpuSpec, catalogue_precision, detect_gpu,
                                get_gpu)
 from trainers.planner import AutoFit, PlanInput, auto_fit, format_plan_table, make_plan
 
@@ -27,7 +27,7 @@ def compute_precision(cfg, gpu: GpuSpec) -> str:
     if gpu.id == "cpu":
         return "fp32"
     if requested == "auto":
-        return choose_precision(gpu)
+        return catalogue_precision(gpu)
     if requested == "bf16" and not gpu.bf16:
         raise UserError(f"train.precision=bf16 but {gpu.name} has no bf16; use fp16 or auto")
     return requested

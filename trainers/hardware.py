@@ -59,7 +59,7 @@ class GpuSpec:
 
     def meter_profile(self, precision: str | None = None) -> dict:
         """What trainers.compute_meter.ComputeMeter takes as `gpu_profile`."""
-        precision = precision or choose_precision(self)
+        precision = precision or catalogue_precision(self)
         return {"name": self.name, "id": self.id, "peak_tflops": self.peak_tflops(precision),
                 "precision": precision}
 
@@ -109,7 +109,7 @@ def get_gpu(gpu_id: str) -> GpuSpec:
     raise UserError(f"unknown GPU {gpu_id!r}{hint}; known: {', '.join(CATALOGUE)}")
 
 
-def choose_precision(gpu: GpuSpec) -> str:
+def catalogue_precision(gpu: GpuSpec) -> str:
     """bf16 where the card has it; fp16 with loss scaling where not (T4); fp32 on CPU."""
     if gpu.id == "cpu":
         return "fp32"

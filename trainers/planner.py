@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from trainers.errors import UserError
 from trainers.flops import forward_flops_per_token, train_flops_per_token
-from trainers.hardware import DEFAULT_KRW_PER_USD, GpuSpec, choose_precision
+from trainers.hardware import DEFAULT_KRW_PER_USD, GpuSpec, catalogue_precision
 from trainers.plan_memory import (DTYPE_BYTES, GIB, OPTIMIZER_STATE_BYTES, MemoryBreakdown, PlanInput,
                                   estimate_memory, linear_params, lora_params, nf4_bytes_per_param)
 
@@ -66,7 +66,7 @@ def _precision(inp: PlanInput, gpu: GpuSpec) -> str:
     if gpu.id == "cpu":
         return "fp32"
     if inp.compute_dtype == "bf16" and not gpu.bf16:
-        return choose_precision(gpu)
+        return catalogue_precision(gpu)
     return inp.compute_dtype
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trainers.errors import UserError
-from trainers.hardware import (CATALOGUE, DEFAULT_KRW_PER_USD, choose_precision, detect_gpu,
+from trainers.hardware import (CATALOGUE, DEFAULT_KRW_PER_USD, catalogue_precision, detect_gpu,
                                get_gpu, match_gpu_name)
 
 REQUIRED = ["t4-16gb", "rtx3060-12gb", "rtx4060-8gb", "rtx4060ti-16gb", "rtx3090-24gb",
@@ -40,10 +40,10 @@ def test_design_facts():
 
 
 def test_precision_choice():
-    assert choose_precision(get_gpu("t4-16gb")) == "fp16"        # no bf16: fp16 + loss scaling
-    assert choose_precision(get_gpu("cpu")) == "fp32"
+    assert catalogue_precision(get_gpu("t4-16gb")) == "fp16"        # no bf16: fp16 + loss scaling
+    assert catalogue_precision(get_gpu("cpu")) == "fp32"
     for gpu_id in REQUIRED[1:-1]:
-        assert choose_precision(get_gpu(gpu_id)) == "bf16"
+        assert catalogue_precision(get_gpu(gpu_id)) == "bf16"
     with pytest.raises(UserError, match="no bf16"):
         get_gpu("t4").peak_tflops("bf16")
 
@@ -90,7 +90,7 @@ def test_l40s_is_not_an_l4_and_unknown_falls_back_by_memory():
 def test_detect_on_this_machine():
     spec = detect_gpu()
     if not torch.cuda.is_available():
-        assert spec.id == "cpu" and choose_precision(spec) == "fp32" and spec.vram_gib > 0
+        assert spec.id == "cpu" and catalogue_precision(spec) == "fp32" and spec.vram_gib > 0
 
 
 def test_meter_profile_feeds_compute_meter():
