@@ -71,7 +71,9 @@ def build_teacher_nf4(device, dtype, tiny: bool, workdir: Path):
     prev = torch.get_default_dtype()
     torch.set_default_dtype(torch.bfloat16)     # ~15 GB of host RAM for the 7B, not 30
     try:
-        cfg = qwen2_config("r1-distill-qwen-7b", tiny, **({"hidden_size": 96, "vocab_size": 2048 + 64} if tiny else {}))
+        # tiny teacher: 128 wide (not 96) — bitsandbytes 0.50's CPU NF4 kernels reject some widths
+        # ("shape '[96, 1]' is invalid"); 64 and 128 work, and the teacher must differ from the student
+        cfg = qwen2_config("r1-distill-qwen-7b", tiny, **({"hidden_size": 128, "vocab_size": 2048 + 64} if tiny else {}))
         Qwen2ForCausalLM(cfg).save_pretrained(out)
     finally:
         torch.set_default_dtype(prev)
