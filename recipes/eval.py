@@ -3,6 +3,8 @@
     kdtune run eval --config configs/eval/tiny_mcqa_finance.yaml
     kdtune run eval --config configs/eval/tiny_mcqa_finance.yaml run=runs/tiny_lora-20261123-101500
     kdtune run eval --config configs/eval/tiny_synth_finance.yaml model.path=DIR adapter=runs/r/adapter
+    kdtune run eval --config configs/eval/cls_finance.yaml run=RUN_DIR data.path=inquiries.jsonl
+    kdtune run eval --config configs/eval/cls_finance.yaml classify.k_shot=4     # the base model, 4-shot
 
 With `run:` the run's own config names the base model (and QLoRA quantisation), its adapter/ (or
 model/ for full fine-tuning) the trained weights, and eval.json is written into that run directory,
@@ -11,6 +13,7 @@ next to its compute.json. Otherwise a new run directory holds config.yaml, eval.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -71,18 +74,95 @@ def load_model(model_cfg: ModelSection, quant, adapter: Path | None):
     return model, tokenizer
 
 
-def run(cfg: EvalConfig, config_stem: str) -> Path:
-    bench = load_benchmark(cfg.eval)          # bad dataset strings fail before any model loads
-    model_cfg, quant, adapter, described = what_to_load(cfg)
+def chat_format(cfg: EvalConfig, model_cfg: ModelSection, tokenizer) -> str:
+    """The format the evaluated model was trained with: a run's manifest records it; else the config's."""
+    from trainers.chat_format import detect_format
+    manifest = Path(cfg.run).expanduser() / "manifest.json" if cfg.run else None
+    if manifest is not None and manifest.is_file():
+        fmt = json.loads(manifest.read_text(encoding="utf-8")).get("chat_format")
+        if fmt:
+            return fmt
+    if model_cfg.chat_format != "auto":
+        return model_cfg.chat_format
+    try:
+        return detect_format(tokenizer)
+    except ValueError as e:
+        raise UserError(f"{e} (model.path={model_cfg.path})") from None
+
+
+def open_run_dir(cfg: EvalConfig, config_stem: str, report: str) -> RunDir:
     if cfg.run is not None:
         run_dir = RunDir(Path(cfg.run).expanduser(), True)
-        run_dir.write_text("eval_config.yaml", dump_config(cfg))   # config.yaml stays the training config
-    else:
-        name = cfg.output.name or new_run_name(config_stem)
-        run_dir = RunDir(Path(cfg.output.dir) / name, True)
-        if (run_dir.path / "eval.json").exists():
-            raise UserError(f"{run_dir.path} already holds an evaluation; pick another output.name")
-        run_dir.write_text("config.yaml", dump_config(cfg))
+        run_dir.write_text(f"{report}_config.yaml", dump_config(cfg))   # config.yaml stays the training config
+        return run_dir
+    name = cfg.output.name or new_run_name(config_stem)
+    run_dir = RunDir(Path(cfg.output.dir) / name, True)
+    if (run_dir.path / f"{report}.json").exists():
+        raise UserError(f"{run_dir.path} already holds an evaluation; pick another output.name")
+    run_dir.write_text("config.yaml", dump_config(cfg))
+    return run_dir
+
+
+def classification_inputs(cfg: EvalConfig):
+    """(task, items, shot pool) — read before any model loads, so a bad file fails in a second."""
+    from data_tools.cls_tasks import get_task, read_records, resolve_cls_path
+    from data_tools.errors import DataError
+    task = get_task(cfg.classify.task)
+    try:
+        items = read_records(resolve_cls_path(cfg.data.path), task)[:cfg.data.n]
+        pool = []
+        if cfg.classify.k_shot:
+            shots = cfg.data.shots_path or f"builtin:cls/{task.domain}/train"
+            pool = read_records(resolve_cls_path(shots), task)
+    except DataError as e:
+        raise UserError(f"data: {e}") from None
+    return task, items, pool
+
+
+def run_classification(cfg: EvalConfig, config_stem: str) -> Path:
+    from trainers.evaluation.cls_eval import evaluate_classification
+    from trainers.evaluation.cls_metrics import confusion_markdown
+    from trainers.evaluation.cls_plot import plot_confusion
+    task, items, pool = classification_inputs(cfg)
+    model_cfg, quant, adapter, described = what_to_load(cfg)
+    report = cfg.classify.report
+    run_dir = open_run_dir(cfg, config_stem, report)
+    t0 = time.time()
+    model, tokenizer = load_model(model_cfg, quant, adapter)
+    fmt = chat_format(cfg, model_cfg, tokenizer)
+    precision = eval_precision()[0]
+    profile, price, device = hardware_profile(cfg.compute, precision)
+    result = evaluate_classification(model, tokenizer, fmt, task, items, pool, cfg.classify, profile, price, device)
+    lo, hi = result["ci95"]
+    title = (f"{task.domain} · {cfg.classify.scoring} · {cfg.classify.k_shot}-shot · accuracy "
+             f"{result['accuracy']:.3f} [{lo:.3f}, {hi:.3f}], n={result['n']}")
+    (run_dir.path / f"{report}_confusion.md").write_text(
+        confusion_markdown(result["confusion"], result, title), encoding="utf-8")
+    font = plot_confusion(result["confusion"], run_dir.path / f"{report}_confusion.png", title)
+    body = {"evaluated": described, "precision": precision, "dataset": cfg.data.path, **result,
+            "plot_font": font, "wall_seconds": time.time() - t0,
+            "settings": {"classify": cfg.classify.model_dump(mode="json"), "data": cfg.data.model_dump(mode="json")}}
+    run_dir.write_json(f"{report}.json", body)
+    finish_eval_only(cfg, run_dir, result, described)
+    print(f"eval complete: {run_dir.path / (report + '.json')}  accuracy={result['accuracy']:.3f} "
+          f"[{lo:.3f}, {hi:.3f}] n={result['n']} missing={result['missing']} ({task.domain}, "
+          f"{cfg.classify.scoring}, {cfg.classify.k_shot}-shot)")
+    return run_dir.path
+
+
+def finish_eval_only(cfg: EvalConfig, run_dir: RunDir, result: dict, described: dict) -> None:
+    if cfg.run is None:
+        # No training happened: the run's compute is the evaluation's, marked so reports bill 0 training.
+        run_dir.write_json("compute.json", {**result["compute"], "phase": "eval"})
+        run_dir.write_json("manifest.json", {"recipe": "eval", "evaluated": described, **environment_facts()})
+
+
+def run(cfg: EvalConfig, config_stem: str) -> Path:
+    if cfg.classify is not None:
+        return run_classification(cfg, config_stem)
+    bench = load_benchmark(cfg.eval)          # bad dataset strings fail before any model loads
+    model_cfg, quant, adapter, described = what_to_load(cfg)
+    run_dir = open_run_dir(cfg, config_stem, "eval")
     t0 = time.time()
     model, tokenizer = load_model(model_cfg, quant, adapter)
     precision = eval_precision()[0]
@@ -91,10 +171,7 @@ def run(cfg: EvalConfig, config_stem: str) -> Path:
     body = {"evaluated": described, "precision": precision, **result, "wall_seconds": time.time() - t0,
             "settings": cfg.eval.model_dump(mode="json")}
     run_dir.write_json("eval.json", body)
-    if cfg.run is None:
-        # No training happened: the run's compute is the evaluation's, marked so reports bill 0 training.
-        run_dir.write_json("compute.json", {**result["compute"], "phase": "eval"})
-        run_dir.write_json("manifest.json", {"recipe": "eval", "evaluated": described, **environment_facts()})
+    finish_eval_only(cfg, run_dir, result, described)
     ov = body["overall"]
     lo, hi = ov["ci95"]
     print(f"eval complete: {run_dir.path / 'eval.json'}  accuracy={ov['accuracy']:.3f} "

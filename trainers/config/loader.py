@@ -6,6 +6,7 @@ can point at the file the user must edit rather than at the merged result.
 from __future__ import annotations
 
 import difflib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +115,11 @@ def _fields_at(model_cls: type[BaseModel], loc: tuple) -> list[str]:
     for part in loc[:-1]:
         field = cls.model_fields.get(str(part)) if isinstance(cls, type) else None
         ann = getattr(field, "annotation", None)
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+        # an optional section (`X | None`) suggests X's keys
+        models = [a for a in (typing.get_args(ann) or (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if len(models) != 1:
             return []
-        cls = ann
+        cls = models[0]
     return list(cls.model_fields)
 
 
