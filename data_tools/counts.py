@@ -5,6 +5,7 @@
 `kept` is train + eval. Rows removed by the contamination check count under
 filtered["contaminated"]; `contaminated` itself reports how many train rows overlapped an
 eval row, whether or not they were removed. Blank lines are not rows and are reported apart.
+For cls datasets `per_label` counts the written rows of each label per split (train, eval).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class PrepareCounts:
     contaminated: int = 0
     blank_lines_skipped: int = 0
     per_source: dict = field(default_factory=dict)
+    per_label: dict = field(default_factory=lambda: {"train": Counter(), "eval": Counter()})
 
     @property
     def kept(self) -> int:

@@ -1,6 +1,6 @@
 """Exact and near-duplicate detection.
 
-Exact: a 16-byte BLAKE2b of the record's content (meta excluded), computed on normalised,
+Exact: a 16-byte BLAKE2b of the record's content (meta excluded; a cls record's text only), computed on normalised,
 redacted text, so an NFD copy or a full-width-digit copy of a row is the same key. Keys are
 computed in worker processes; the parent keeps only the set of keys (~80 bytes a row).
 
@@ -27,7 +27,9 @@ MINHASH_SEED = 1
 
 
 def exact_key(record: dict) -> bytes:
-    content = {k: v for k, v in record.items() if k != "meta"}
+    # A cls row is keyed by its text alone: the same text under two labels is one example (the
+    # first kept), not two contradicting ones.
+    content = {"text": record["text"]} if "label" in record else {k: v for k, v in record.items() if k != "meta"}
     canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).digest()
 

@@ -89,6 +89,8 @@ def prepare(cfg: PrepareConfig, progress: bool | None = None) -> dict:
                 else:
                     counts.train += 1
                     train_f.write(row.json_line + "\n")
+                if row.label is not None:
+                    counts.per_label["eval" if to_eval else "train"][row.label] += 1
                 if row.pii:
                     pii["counts"].update(row.pii)
                     pii["rows_with_pii"] += 1
@@ -119,8 +121,21 @@ def prepare(cfg: PrepareConfig, progress: bool | None = None) -> dict:
         "config": cfg.model_dump(mode="json"),
         "versions": versions(),
     }
+    if dataset_kind == "cls":
+        card["counts"]["per_label"] = _per_label(cfg, counts)
     write_datacard(out, card)
     return card
+
+
+def _per_label(cfg: PrepareConfig, counts: PrepareCounts) -> dict:
+    """Rows per label per split; allow-listed labels first, in their order, zeros included (a
+    label with no rows is what a reader of the card most needs to see), then any others."""
+    order = list(dict.fromkeys(label for inp in cfg.inputs for label in inp.allowed_labels() or ()))
+    table = {}
+    for split, seen in counts.per_label.items():
+        table[split] = {label: seen[label] for label in order}
+        table[split].update({label: n for label, n in sorted(seen.items()) if label not in table[split]})
+    return table
 
 
 def _input_formats(cfg: PrepareConfig) -> list[str]:
@@ -191,6 +206,8 @@ def _check_contamination(cfg, counts, pii, quarantine, train_tmp: Path, eval_tmp
                 report["examples"].append({"train": where, "eval": match[0], "overlap": round(match[1], 3)})
             if settings.action == "remove":
                 counts.train -= 1
+                if "label" in record:
+                    counts.per_label["train"][record["label"]] -= 1
                 removed_pii = pii["train_rows"].get((record["meta"]["source"], record["meta"]["line"]))
                 if removed_pii:
                     pii["counts"].subtract(removed_pii)

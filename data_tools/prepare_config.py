@@ -12,17 +12,19 @@ from __future__ import annotations
 import difflib
 import os
 import typing
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from data_tools.cls_tasks import TASKS
 from data_tools.errors import DataError
 
 # Canonical names a source column can be mapped to (`fields: {canonical: source_key}`).
 CANONICAL_FIELDS = ("instruction", "input", "output", "system", "messages", "role", "content",
-                    "question", "answer", "category", "choices", "A", "B", "C", "D", "E")
+                    "question", "answer", "category", "choices", "A", "B", "C", "D", "E", "text", "label")
 
 
 class Strict(BaseModel):
@@ -33,8 +35,9 @@ class InputConfig(Strict):
     """One source file or `datasets` directory."""
     path: str
     format: Literal["auto", "jsonl", "csv", "parquet", "hf_dir"] = "auto"
-    # auto: chat if the row has messages, instruction if instruction+output, MCQA if question+A.
-    adapter: Literal["auto", "instruction", "chat", "kmmlu", "kormedmcqa", "mcqa"] = "auto"
+    # auto: chat if the row has messages, instruction if instruction+output, MCQA if question+A,
+    # cls if exactly text+label (+ passthrough keys).
+    adapter: Literal["auto", "instruction", "chat", "kmmlu", "kormedmcqa", "mcqa", "cls"] = "auto"
     fields: dict[str, str] = Field(default_factory=dict, description="canonical name -> source key")
     roles: dict[str, str] = Field(default_factory=dict, description="source role -> system/user/assistant")
     options: list[str] | None = Field(None, description="option keys for adapter mcqa, in order")
@@ -43,12 +46,36 @@ class InputConfig(Strict):
     passthrough: list[str] = Field(default_factory=list, description="source keys copied into meta")
     system_prompt: str | None = None
     category: str = Field("", description="MCQA category when a row has none")
+    # cls rows: a label outside the allow-list is quarantined (reason unknown_label).
+    labels: list[str] | None = Field(None, description="allowed cls labels")
+    task: str | None = Field(None, description="cls task whose labels are allowed (data_tools.cls_tasks)")
 
     @property
     def source_name(self) -> str:
         """How rows from this input are named in meta, quarantine and the datacard. A datasets
         directory read twice (train and test splits) needs the split to tell its rows apart."""
         return f"{self.path}#{self.hf_split}" if self.hf_split else self.path
+
+    def allowed_labels(self) -> tuple[str, ...] | None:
+        """The cls label allow-list in its given order (NFC: rows are compared after normalisation),
+        or None when any label is allowed."""
+        labels = TASKS[self.task].labels if self.task else self.labels
+        return None if labels is None else tuple(dict.fromkeys(unicodedata.normalize("NFC", x) for x in labels))
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str | None) -> str | None:
+        if value is not None and value not in TASKS:
+            raise ValueError(f"unknown cls task {value!r}{_did_you_mean(value, TASKS)}; known: {', '.join(TASKS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _labels_for_cls_only(self) -> "InputConfig":
+        if self.labels is not None and self.task is not None:
+            raise ValueError("set labels or task, not both (task takes the labels from data_tools.cls_tasks)")
+        if (self.labels is not None or self.task is not None) and self.adapter not in ("auto", "cls"):
+            raise ValueError(f"labels/task apply to cls rows only, not to adapter {self.adapter!r}")
+        return self
 
     @field_validator("fields")
     @classmethod

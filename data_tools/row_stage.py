@@ -7,6 +7,7 @@ contamination) stays in the parent (prepare.py).
 
 Order within a row, and why:
   parse -> shape -> normalise   (NFC before anything compares or hashes text)
+  -> label allow-list           (cls rows; on the normalised label, so NFD and NFC spellings agree)
   -> quality                    (judged on the real text, before masks like "[전화번호]" dilute it)
   -> redact                     (nothing after this point holds personal data)
   -> exact key, MinHash         (on the text the model will see: two rows that differ only in a
@@ -26,17 +27,19 @@ from data_tools.normalize import Normalizer
 from data_tools.prepare_config import PrepareConfig
 from data_tools.quality import QualityRules
 from data_tools.quarantine import RowRejected, raw_to_text
-from data_tools.schema import check_not_empty, map_texts, payload_to_object, record_kind, record_text, to_record
+from data_tools.schema import (check_label, check_not_empty, map_texts, payload_to_object, record_kind, record_text,
+                               to_record)
 
 
 @dataclass(slots=True)
 class Kept:
     line: int
-    kind: str            # "chat" or "mcqa"
+    kind: str            # "chat", "mcqa" or "cls"
     key: bytes           # exact-dedup key
     signature: np.ndarray | None  # MinHash values, when near-dedup is on
     json_line: str       # the record, serialised once here rather than in the parent
     pii: Counter | None = None  # identifiers redacted in this row, by kind
+    label: str | None = None    # cls rows: the datacard counts labels per split
 
 
 @dataclass(slots=True)
@@ -59,6 +62,7 @@ class RowStage:
         self.cfg = cfg
         self.normalize = Normalizer.from_config(cfg.normalize)
         self.quality = QualityRules.from_config(cfg.quality) if cfg.quality.enabled else None
+        self.allowed_labels = [spec.allowed_labels() for spec in cfg.inputs]
         self.redactor = None
         if cfg.pii.enabled:
             from data_tools.pii import Redactor
@@ -69,7 +73,7 @@ class RowStage:
         result = ChunkResult(source_index, [])
         kept_texts = []
         for line, payload in rows:
-            outcome, text = self._one(spec, line, payload)
+            outcome, text = self._one(spec, self.allowed_labels[source_index], line, payload)
             result.outcomes.append(outcome)
             if isinstance(outcome, Kept):
                 kept_texts.append((outcome, text))
@@ -79,11 +83,12 @@ class RowStage:
                 outcome.signature = sig
         return result
 
-    def _one(self, spec, line: int, payload):
+    def _one(self, spec, allowed_labels, line: int, payload):
         try:
             record = to_record(payload_to_object(payload), spec, spec.source_name, line)
             record = map_texts(record, self.normalize)
             check_not_empty(record)
+            check_label(record, allowed_labels)
         except RowRejected as rejected:
             return Rejected(line, "quarantined", rejected.reason, rejected.detail, raw_to_text(payload)), None
         if self.quality is not None:
@@ -97,7 +102,8 @@ class RowStage:
                 return Rejected(line, "filtered", "pii_dropped", "personal data found (pii.mode: drop)",
                                 _dump(record)), None
             record = redacted
-        kept = Kept(line, record_kind(record), exact_key(record), None, _dump(record), found or None)
+        kept = Kept(line, record_kind(record), exact_key(record), None, _dump(record), found or None,
+                    record.get("label"))
         return kept, record_text(record)
 
     def _redact(self, record: dict) -> tuple[dict | None, Counter]:

@@ -1,8 +1,10 @@
 """Schema adapters: one raw row (bytes or dict) -> one clean record, or `RowRejected`.
 
-Two record shapes leave data_tools (the trainer reads exactly these):
+Three record shapes leave data_tools (the trainer reads exactly these):
     chat: {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...], "meta": {...}}
     mcqa: {"question": str, "choices": [str, ...], "answer": int (1-based), "category": str, "meta": {...}}
+    cls:  {"text": str, "label": str, "meta": {...}}  (data_tools.cls_tasks reads it; the text is the
+          prompt side: dedup and contamination look at the text, never at the label)
 Instruction rows (instruction/input/output) become chat: user "instruction\\n\\ninput", assistant output.
 MCQA layouts: KMMLU `question, A-D, answer 1-4, Category`; KorMedMCQA `question, A-E, answer 1-5`.
 
@@ -58,6 +60,8 @@ def to_record(obj: dict, spec, source: str, line: int) -> dict:
         record = _from_instruction(obj, spec)
     elif adapter == "chat":
         record = _from_chat(obj, spec)
+    elif adapter == "cls":
+        record = {"text": _text(obj, spec, "text"), "label": _text(obj, spec, "label")}
     else:
         record = _from_mcqa(obj, spec, adapter)
     meta = {"source": source, "line": line}
@@ -79,19 +83,28 @@ def detect_adapter(obj: dict, spec) -> str:
         if has("choices"):
             return "mcqa"
         return "kormedmcqa" if has("E") else "kmmlu"
+    # Only rows that are text+label and nothing else (passthrough keys aside): "text" and "label"
+    # are too common as column names to claim a row that carries more.
+    cls_keys = {_key(obj, spec, "text"), _key(obj, spec, "label"), *spec.passthrough}
+    if has("text") and has("label") and set(obj) <= cls_keys:
+        return "cls"
     keys = ", ".join(sorted(map(str, obj))[:12])
-    raise RowRejected("unknown_schema", f"no messages, instruction+output or question+options among keys: {keys}")
+    raise RowRejected("unknown_schema", f"no messages, instruction+output, question+options or text+label "
+                                        f"among keys: {keys}")
 
 
 def map_texts(record: dict, fn) -> dict | None:
     """A copy of `record` with `fn` applied to every text a model or a reader of the dataset sees:
-    message contents, question, choices, category and string passthrough values in meta. Roles,
-    answers, meta.source and meta.line are left alone. None if `fn` returned None for any text
-    (PII drop mode)."""
+    message contents, question, choices, category, cls text and label, and string passthrough
+    values in meta. Roles, answers, meta.source and meta.line are left alone. None if `fn`
+    returned None for any text (PII drop mode)."""
     out = {}
     if "messages" in record:
         out["messages"] = [{**m, "content": fn(m["content"])} for m in record["messages"]]
         texts = [m["content"] for m in out["messages"]]
+    elif "label" in record:
+        out = {"text": fn(record["text"]), "label": fn(record["label"])}
+        texts = [out["text"], out["label"]]
     else:
         out = {"question": fn(record["question"]), "choices": [fn(c) for c in record["choices"]],
                "answer": record["answer"], "category": fn(record["category"]) if record["category"] else ""}
@@ -130,6 +143,11 @@ def check_not_empty(record: dict) -> None:
             if not message["content"]:
                 raise RowRejected("empty_field", f"messages[{i}] is empty after normalisation")
         return
+    if "label" in record:
+        for name in ("text", "label"):
+            if not record[name]:
+                raise RowRejected("empty_field", f"{name} is empty after normalisation")
+        return
     if not record["question"]:
         raise RowRejected("empty_field", "question is empty after normalisation")
     for i, choice in enumerate(record["choices"]):
@@ -137,20 +155,32 @@ def check_not_empty(record: dict) -> None:
             raise RowRejected("empty_field", f"choices[{i}] is empty after normalisation")
 
 
+def check_label(record: dict, allowed: tuple[str, ...] | None) -> None:
+    """With an allow-list (`labels:` or `task:` in the input config), a label outside it is a
+    quarantined row, not a silently dropped or silently new class. Checked after normalisation,
+    so an NFD label from a macOS export matches its NFC spelling."""
+    if allowed is not None and "label" in record and record["label"] not in allowed:
+        raise RowRejected("unknown_label", f"label {record['label']!r} is not one of {list(allowed)}")
+
+
 def record_kind(record: dict) -> str:
-    return "chat" if "messages" in record else "mcqa"
+    if "messages" in record:
+        return "chat"
+    return "cls" if "label" in record else "mcqa"
 
 
 def record_text(record: dict) -> str:
     """All the text a model would see; used by quality rules, near-dedup and contamination."""
     if "messages" in record:
         return "\n".join(m["content"] for m in record["messages"])
+    if "label" in record:  # the label is the answer: two texts that differ only in it are one text
+        return record["text"]
     return "\n".join([record["question"], *record["choices"]])
 
 
 def prompt_text(record: dict) -> str:
-    """What a model is asked: user turns, or question + options. The contamination check looks
-    for this in train rows (an eval row's reference answer may legitimately recur elsewhere)."""
+    """What a model is asked: user turns, question + options, or a cls text. The contamination check
+    looks for this in train rows (an eval row's reference answer may legitimately recur elsewhere)."""
     if "messages" in record:
         return "\n".join(m["content"] for m in record["messages"] if m["role"] == "user")
     return record_text(record)
