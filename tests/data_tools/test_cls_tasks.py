@@ -102,3 +102,14 @@ def test_builtin_paths():
         resolve_cls_path("builtin:cls/finance/dev")
     with pytest.raises(DataError, match="file not found"):
         resolve_cls_path("/nonexistent/x.jsonl")
+
+
+@pytest.mark.parametrize("domain", sorted(ISSUE_LABELS))
+def test_shipped_splits_read_with_the_task_labels(domain):
+    task = get_task(domain)
+    test = read_records(resolve_cls_path(f"builtin:cls/{domain}"), task)       # test split by default
+    train = read_records(resolve_cls_path(f"builtin:cls/{domain}/train"), task)
+    assert Counter(r["label"] for r in test) == {label: 12 for label in task.labels}
+    assert len(train) >= 400 and set(r["label"] for r in train) == set(task.labels)
+    keys = {" ".join(r["text"].split()) for r in train}
+    assert not [r["text"] for r in test if " ".join(r["text"].split()) in keys]   # no test row in train
