@@ -22,8 +22,29 @@ class ChatFile:
     source: str = ""
 
 
+def cls_task_of(path: str, task: str | None) -> str | None:
+    """The classification task a data section trains on: `data.task`, or the domain of a
+    builtin:cls/<domain> path (which must agree with data.task when both are set)."""
+    from data_tools.cls_tasks import BUILTIN
+    if not path.startswith(BUILTIN):
+        return task
+    domain = path[len(BUILTIN):].split("/")[0]
+    if task is not None and task != domain:
+        raise UserError(f"data.path={path} is the {domain} task but data.task={task}; drop data.task")
+    return domain
+
+
 def resolve_data_path(path: str) -> tuple[Path, Path | None]:
-    """-> (train file, eval file or None). builtin:<domain> names a shipped set."""
+    """-> (train file, eval file or None). builtin:<domain> names a shipped chat set,
+    builtin:cls/<domain> a shipped classification train split (never its test split: that is
+    what eval scores, so validation is split off the training rows instead)."""
+    from data_tools.cls_tasks import BUILTIN, resolve_cls_path
+    from data_tools.errors import DataError
+    if path.startswith(BUILTIN):
+        try:
+            return resolve_cls_path(path if path.count("/") > 1 else path + "/train", split="train"), None
+        except DataError as e:
+            raise UserError(f"data.path: {e}") from None
     if path.startswith("builtin:"):
         name = path.split(":", 1)[1]
         p = SHIPPED / "sft" / f"{name}.jsonl"
@@ -44,10 +65,23 @@ def resolve_data_path(path: str) -> tuple[Path, Path | None]:
     return p, None
 
 
-def _as_messages(row) -> list[dict]:
-    """A chat row (`messages`) or an instruction row (instruction/input/output) as messages."""
+def _as_messages(row, task=None) -> list[dict]:
+    """A chat row (`messages`), an instruction row (instruction/input/output) or, with a
+    classification task, a {"text", "label"} row as messages."""
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    if "text" in row and "label" in row and "messages" not in row:
+        if task is None:
+            raise ValueError("a {text, label} classification row: set data.task to its domain "
+                             "(manufacturing, finance, healthcare) so it gets that task's prompt")
+        if not isinstance(row["text"], str) or not row["text"].strip() or not isinstance(row["label"], str):
+            raise ValueError("classification row needs a non-empty text and a string label")
+        from data_tools.cls_tasks import nfc, training_chat
+        from data_tools.errors import DataError
+        try:
+            return training_chat({"text": nfc(row["text"]), "label": nfc(row["label"].strip())}, task)
+        except DataError as e:
+            raise ValueError(str(e)) from None
     if "messages" in row:
         msgs = row["messages"]
         if not isinstance(msgs, list) or not msgs:
@@ -68,15 +102,18 @@ def _as_messages(row) -> list[dict]:
     raise ValueError("row has neither 'messages' nor 'instruction'/'output'")
 
 
-def read_chat_file(path: Path, allow_empty: bool = False) -> ChatFile:
-    """All usable chats of a JSONL file; `allow_empty` for optional files such as an eval split."""
+def read_chat_file(path: Path, allow_empty: bool = False, task: str | None = None) -> ChatFile:
+    """All usable chats of a JSONL file; `allow_empty` for optional files such as an eval split;
+    `task` (a classification domain) turns {"text", "label"} rows into that task's chats."""
+    from data_tools.cls_tasks import get_task
+    task = get_task(task) if task else None
     out = ChatFile(chats=[], source=str(path))
     with open(path, "rb") as f:
         for line_no, raw in enumerate(f, 1):
             if not raw.strip():
                 continue
             try:
-                out.chats.append(_as_messages(json.loads(raw.decode("utf-8"))))
+                out.chats.append(_as_messages(json.loads(raw.decode("utf-8")), task))
             except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
                 out.skipped.append({"source": str(path), "line": line_no, "reason": str(e)[:200]})
     if not out.chats and not (allow_empty and not out.skipped):

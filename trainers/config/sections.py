@@ -59,6 +59,10 @@ class DataSection(Section):
     max_examples: int | None = Field(None, ge=1, description="Use only the first N training examples.")
     system_prompt: str | None = Field(None, description="Prepended as a system turn when a chat has none.")
     keep_think: bool = Field(True, description="Keep <think>…</think> in the last assistant turn's target.")
+    task: Literal["manufacturing", "finance", "healthcare"] | None = Field(
+        None, description="Classification task: rows {\"text\", \"label\"} become the task's prompt "
+        "(data_tools.cls_tasks, the same one eval asks) with the label as the answer. "
+        "data.path=builtin:cls/<domain> sets it.")
 
 
 class TrainSection(Section):
