@@ -54,7 +54,8 @@ def what_to_load(cfg: EvalConfig) -> tuple[ModelSection, object, Path | None, di
         quant = getattr(trained, "quant", None)   # QLoRA adapters are evaluated on the 4-bit base they trained on
         return model_cfg, quant, run / "adapter", {**desc, "adapter": str(run / "adapter")}
     if (run / "model" / "config.json").is_file():
-        full = model_cfg.model_copy(update={"path": str(run / "model")})
+        # saved full weights already have the run's layer subset (its config.json says how many)
+        full = model_cfg.model_copy(update={"path": str(run / "model"), "keep_layers": None})
         return full, None, None, {**desc, "weights": str(run / "model")}
     if trained.recipe == "eval":
         raise UserError(f"run={cfg.run} is itself an evaluation; evaluate its model instead")

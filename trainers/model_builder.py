@@ -78,6 +78,9 @@ def load_base_model(model_cfg: ModelSection, weight_dtype: torch.dtype, device: 
     model = load_pretrained(AutoModelForCausalLM, source, local_only, **kwargs)
     if "quantization_config" not in kwargs:
         model.to(device)
+    if model_cfg.keep_layers is not None:   # a student cut from this model: before LoRA wraps it
+        from trainers.layer_subset import keep_layers
+        keep_layers(model, model_cfg.keep_layers)
     return model, source
 
 

@@ -26,6 +26,9 @@ class ModelSection(Section):
     dtype: Precision = Field("auto", description="Weight dtype for the non-quantised parts; auto "
                              "follows the training precision (bf16/fp16 on GPU, fp32 on CPU).")
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    keep_layers: int | list[int] | None = Field(
+        None, description="Keep only these decoder layers (0-based list) or this many, evenly spaced "
+        "with the first and last: a smaller student made from the model (trainers.layer_subset).")
     chat_format: Literal["auto", "r1", "chatml", "llama3", "template"] = Field(
         "auto", description="How chats become tokens. auto picks from the tokenizer's special tokens; "
         "r1 keeps <think> in the trained answer (the tokenizer's own R1 template strips it).")
