@@ -31,3 +31,25 @@ def kill_after_first_checkpoint(args: list[str], cwd: Path, run_dir: Path, timeo
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
     assert not (run_dir / "manifest.json").exists(), "run finished before it could be killed"
+
+
+def tiny_lora(overrides: list[str] = (), n_chats: int = 8, max_len: int = 96):
+    """(cfg, built model, tokenised shipped finance examples, CPU Accelerator) for in-process loop
+    tests: smoke/tiny_lora.yaml, LoRA B given nonzero values so every adapter weight gets a gradient."""
+    import torch
+    from accelerate import Accelerator
+
+    from trainers.chat_data import read_chat_file, resolve_data_path
+    from trainers.config import load_config
+    from trainers.model_builder import build_model
+    from trainers.sft_data import tokenize_chats
+    cfg = load_config("smoke/tiny_lora.yaml", ["lora.dropout=0.0", *overrides])
+    torch.manual_seed(0)
+    built = build_model(cfg.model, cfg.lora, cfg.quant, torch.float32, torch.device("cpu"), False)
+    with torch.no_grad():
+        for n, p in built.model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.02)
+    chats = read_chat_file(resolve_data_path("builtin:finance")[0]).chats[:n_chats]
+    examples, _ = tokenize_chats(chats, built.tokenizer, "r1", max_len, True)
+    return cfg, built, examples, Accelerator(cpu=True)
