@@ -106,6 +106,8 @@ def prepare(cfg: PrepareConfig, progress: bool | None = None) -> dict:
 
     os.replace(eval_tmp, out / "eval.jsonl")
     counts.check()  # raises CountsMismatch: never ship a dataset whose numbers do not add up
+    if counts.kept == 0:  # no datacard: an empty dataset is not a complete one
+        raise DataError(_nothing_usable(cfg, counts, out))
     card = {
         "name": cfg.name,
         "kind": dataset_kind,
@@ -125,6 +127,39 @@ def prepare(cfg: PrepareConfig, progress: bool | None = None) -> dict:
         card["counts"]["per_label"] = _per_label(cfg, counts)
     write_datacard(out, card)
     return card
+
+
+# What a whole file of one rejection reason usually means, and the fix.
+_HINTS = {
+    "not_utf8": "the file is not UTF-8; Korean exports are often cp949/EUC-KR: convert it first "
+                "(iconv -f cp949 -t utf-8 IN > OUT)",
+    "unknown_schema": "no known layout (messages, conversations, instruction/output, question+options, "
+                      "text+label); "
+                      "map your columns with `fields:` in an input config (configs/data/*.yaml)",
+    "bad_csv_row": "the CSV rows do not match its header (delimiter or quoting?)",
+    "missing_field": "a required column is missing; map it with `fields:` in an input config",
+}
+
+
+def _nothing_usable(cfg: PrepareConfig, counts: PrepareCounts, out: Path) -> str:
+    """Why not one row survived, in one paragraph: per-reason counts, the first row's detail, a fix."""
+    inputs = ", ".join(inp.path for inp in cfg.inputs)
+    if counts.rows_in == 0:
+        return f"no usable row: {inputs} holds no rows (empty file?); no datacard was written to {out}"
+    reasons = counts.quarantined + counts.filtered
+    listed = ", ".join(f"{k} {v}" for k, v in reasons.most_common())
+    if counts.duplicates_exact or counts.duplicates_near:
+        listed += f", duplicates {counts.duplicates_exact + counts.duplicates_near}"
+    first = ""
+    with open(out / "quarantine.jsonl", encoding="utf-8") as f:
+        line = f.readline()
+    if line:
+        row = json.loads(line)
+        first = f" First: {row['source']}:{row['line']} {row['reason']}: {row['detail']}."
+    top = reasons.most_common(1)[0][0] if reasons else None
+    hint = f" Likely cause: {_HINTS[top]}." if top in _HINTS else ""
+    return (f"no usable row: all {counts.rows_in} rows of {inputs} were rejected ({listed}).{first}{hint} "
+            f"Every rejected row is listed in {out}/quarantine.jsonl; no datacard was written.")
 
 
 def _per_label(cfg: PrepareConfig, counts: PrepareCounts) -> dict:

@@ -35,9 +35,9 @@ class InputConfig(Strict):
     """One source file or `datasets` directory."""
     path: str
     format: Literal["auto", "jsonl", "csv", "parquet", "hf_dir"] = "auto"
-    # auto: chat if the row has messages, instruction if instruction+output, MCQA if question+A,
-    # cls if exactly text+label (+ passthrough keys).
-    adapter: Literal["auto", "instruction", "chat", "kmmlu", "kormedmcqa", "mcqa", "cls"] = "auto"
+    # auto: chat if the row has messages, sharegpt if conversations (from/value), instruction if
+    # instruction+output, MCQA if question+A, cls if exactly text+label (+ passthrough keys).
+    adapter: Literal["auto", "instruction", "chat", "sharegpt", "kmmlu", "kormedmcqa", "mcqa", "cls"] = "auto"
     fields: dict[str, str] = Field(default_factory=dict, description="canonical name -> source key")
     roles: dict[str, str] = Field(default_factory=dict, description="source role -> system/user/assistant")
     options: list[str] | None = Field(None, description="option keys for adapter mcqa, in order")

@@ -6,6 +6,7 @@ Three record shapes leave data_tools (the trainer reads exactly these):
     cls:  {"text": str, "label": str, "meta": {...}}  (data_tools.cls_tasks reads it; the text is the
           prompt side: dedup and contamination look at the text, never at the label)
 Instruction rows (instruction/input/output) become chat: user "instruction\\n\\ninput", assistant output.
+ShareGPT rows (`conversations: [{"from": "human"|"gpt"|"system", "value": ...}]`) become chat too.
 MCQA layouts: KMMLU `question, A-D, answer 1-4, Category`; KorMedMCQA `question, A-E, answer 1-5`.
 
 `fields: {canonical: source_key}` in an input config renames columns, e.g. {"output": "답변"}.
@@ -25,6 +26,9 @@ OPTION_KEYS = {"kmmlu": ["A", "B", "C", "D"], "kormedmcqa": ["A", "B", "C", "D",
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 # Where a canonical field is looked for when the config does not map it (first present wins).
 DEFAULT_KEYS = {"category": ("category", "Category")}
+# ShareGPT's speaker names; `roles:` in an input config adds to or overrides them.
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "system": "system"}
 
 
 def payload_to_object(payload: bytes | dict) -> dict:
@@ -58,8 +62,8 @@ def to_record(obj: dict, spec, source: str, line: int) -> dict:
     adapter = spec.adapter if spec.adapter != "auto" else detect_adapter(obj, spec)
     if adapter == "instruction":
         record = _from_instruction(obj, spec)
-    elif adapter == "chat":
-        record = _from_chat(obj, spec)
+    elif adapter in ("chat", "sharegpt"):
+        record = _from_chat(obj, spec, sharegpt=adapter == "sharegpt")
     elif adapter == "cls":
         record = {"text": _text(obj, spec, "text"), "label": _text(obj, spec, "label")}
     else:
@@ -77,6 +81,8 @@ def detect_adapter(obj: dict, spec) -> str:
         return _key(obj, spec, name) in obj
     if has("messages"):
         return "chat"
+    if "conversations" in obj:
+        return "sharegpt"
     if has("instruction") or has("output"):
         return "instruction"  # a missing half is then reported as missing_field
     if has("question"):
@@ -89,8 +95,8 @@ def detect_adapter(obj: dict, spec) -> str:
     if has("text") and has("label") and set(obj) <= cls_keys:
         return "cls"
     keys = ", ".join(sorted(map(str, obj))[:12])
-    raise RowRejected("unknown_schema", f"no messages, instruction+output, question+options or text+label "
-                                        f"among keys: {keys}")
+    raise RowRejected("unknown_schema", f"no messages, conversations, instruction+output, question+options "
+                                        f"or text+label among keys: {keys}")
 
 
 def map_texts(record: dict, fn) -> dict | None:
@@ -197,8 +203,8 @@ def _from_instruction(obj: dict, spec) -> dict:
     return {"messages": messages}
 
 
-def _from_chat(obj: dict, spec) -> dict:
-    key = _key(obj, spec, "messages")
+def _from_chat(obj: dict, spec, sharegpt: bool = False) -> dict:
+    key = spec.fields.get("messages", "conversations") if sharegpt else _key(obj, spec, "messages")
     raw = obj.get(key)
     if raw is None:
         raise RowRejected("missing_field", f"no {key!r}")
@@ -210,14 +216,15 @@ def _from_chat(obj: dict, spec) -> dict:
     if not isinstance(raw, list) or not raw:
         raise RowRejected("wrong_type" if not isinstance(raw, list) else "empty_field",
                           f"{key!r} must be a non-empty list of messages")
-    role_key = spec.fields.get("role", "role")
-    content_key = spec.fields.get("content", "content")
+    role_key = spec.fields.get("role", "from" if sharegpt else "role")
+    content_key = spec.fields.get("content", "value" if sharegpt else "content")
+    roles_map = {**SHAREGPT_ROLES, **spec.roles} if sharegpt else spec.roles
     messages = []
     for i, message in enumerate(raw):
         where = f"{key}[{i}]"
         if not isinstance(message, dict):
             raise RowRejected("wrong_type", f"{where} is a {type(message).__name__}, not an object")
-        role = spec.roles.get(message.get(role_key), message.get(role_key))
+        role = roles_map.get(message.get(role_key), message.get(role_key))
         if role not in ROLES:
             raise RowRejected("bad_role", f"{where}.{role_key} is {message.get(role_key)!r}")
         content = message.get(content_key)

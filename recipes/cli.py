@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -83,13 +85,20 @@ def cmd_cp(args) -> int:
         dest = dest / src.name
     if dest.exists() and not args.force:
         raise UserError(f"{dest} exists; pass --force to overwrite")
+    if not dest.parent.is_dir():
+        raise UserError(f"cannot write {dest}: directory {dest.parent} does not exist; create it first "
+                        f"or copy into an existing directory")
     text = src.read_text(encoding="utf-8")
     if "base:" in text:  # a copied file must not point at relative bases it no longer sits beside
         from trainers.config.loader import load_raw
         import yaml
         text = f"# copied from {src} with its base files merged in\n" + yaml.safe_dump(
             load_raw(src, {}), sort_keys=False, allow_unicode=True)
-    dest.write_text(text, encoding="utf-8")
+    try:
+        dest.write_text(text, encoding="utf-8")
+    except OSError as e:
+        from trainers.run_dir import fs_error
+        raise fs_error("cannot write", dest, e) from None
     print(f"wrote {dest}")
     return 0
 
@@ -157,13 +166,34 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         args.overrides = list(args.overrides) + extra
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()   # inside the try: a reader that left (`kdtune ls | head -1`) is seen here
+        return code
     except (UserError, DataError) as e:
         print(f"kdtune: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kdtune: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        try:   # further writes to the closed pipe (and the interpreter's final flush) would fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):   # stdout is not a real file (captured in tests)
+            pass
+        print("kdtune: error: the output pipe was closed before kdtune finished writing (broken pipe)",
+              file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in FILESYSTEM_ERRORS:
+            raise
+        from trainers.run_dir import fs_error
+        print(f"kdtune: error: {fs_error('cannot use', Path(e.filename or '?'), e)}", file=sys.stderr)
+        return 2
+
+
+# Filesystem failures the user can fix (a path, a permission, a full disk): one paragraph, exit 2.
+FILESYSTEM_ERRORS = {errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+                     errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENAMETOOLONG, errno.ELOOP}
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recipes.sft import SFTRows, check_model_sources, read_sft_rows
 from trainers.chat_format import detect_format
 from trainers.config.distill import DistillConfig
 from trainers.distill_cache import TopKCacheReader
@@ -43,13 +44,20 @@ def build_teacher(cfg: DistillConfig, student_tokenizer, student_rows: int, sess
 
 
 def run(cfg: DistillConfig, config_stem: str) -> Path:
-    session = open_session(cfg, config_stem)
+    # cheap checks first (the config was validated on load): data rows, then where the models come from
+    rows = read_sft_rows(cfg)
+    check_model_sources(cfg.model, *([] if cfg.kd.cache_dir else [cfg.kd.teacher]))
+    with open_session(cfg, config_stem) as session:   # holds the run directory until the run ends
+        return train_distill(cfg, session, rows)
+
+
+def train_distill(cfg: DistillConfig, session, rows: SFTRows) -> Path:
     # student before teacher: its tokenizer defines the examples and the vocabulary check
     with session.accelerator.local_main_process_first():
         built = build_model(cfg.model, cfg.lora, cfg.quant, session.compute_dtype, session.device,
                             cfg.train.gradient_checkpointing)
     fmt = cfg.model.chat_format if cfg.model.chat_format != "auto" else detect_format(built.tokenizer)
-    train_ex, eval_ex, data_counts = load_distill_data(cfg, built.tokenizer, fmt, session.run)
+    train_ex, eval_ex, data_counts = load_distill_data(cfg, built.tokenizer, fmt, session.run, rows)
     student_rows = causal_lm_parts(built.model)[1].weight.shape[0]
     teacher, kd_vocab, teacher_facts = build_teacher(cfg, built.tokenizer, student_rows, session, data_counts)
     loss = DistillLoss(built.model, teacher, kind=cfg.kd.loss, beta=cfg.kd.beta, temperature=cfg.kd.temperature,

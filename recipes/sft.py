@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from data_tools.datacard import sha256_file
-from trainers.chat_data import read_chat_file, resolve_data_path
+from trainers.chat_data import ChatFile, cls_task_of, read_chat_file, resolve_data_path
 from trainers.chat_format import detect_format
 from trainers.config.recipes import SFTConfig
 from trainers.errors import UserError
@@ -22,23 +23,52 @@ from trainers.loop import train
 from trainers.metering import train_meter
 from trainers.losses.sft_loss import SFTLoss
 from trainers.model_builder import build_model
+from trainers.model_loading import resolve_model_source
 from trainers.session import open_session
 from trainers.sft_data import split_eval, tokenize_chats
 
 
-def load_sft_data(cfg: SFTConfig, tokenizer, fmt: str, run) -> tuple[list, list, dict]:
-    """Training and validation examples plus the counts that go into the manifest."""
+@dataclass
+class SFTRows:
+    """The chats a run trains and validates on, read before any model loads."""
+    train_file: Path
+    train_rows: ChatFile
+    chats: list
+    eval_chats: list
+    skipped: list
+
+
+def read_sft_rows(cfg: SFTConfig) -> SFTRows:
+    """Data paths and rows, checked first: a wrong data.path or a file without one usable row is a
+    UserError in a second, not after the model has loaded."""
     train_file, eval_file = resolve_data_path(cfg.data.path)
-    train_rows = read_chat_file(train_file)
+    task = cls_task_of(cfg.data.path, cfg.data.task)   # classification rows -> the eval's prompt
+    train_rows = read_chat_file(train_file, task=task)
     chats = train_rows.chats[: cfg.data.max_examples]
     skipped = list(train_rows.skipped)
     if cfg.data.eval_path or eval_file:
         # a prepared directory's eval.jsonl may be empty (small data): then there is no validation loss
         eval_rows = read_chat_file(resolve_data_path(cfg.data.eval_path)[0] if cfg.data.eval_path else eval_file,
-                                   allow_empty=not cfg.data.eval_path)
+                                   allow_empty=not cfg.data.eval_path, task=task)
         eval_chats, skipped = eval_rows.chats, skipped + eval_rows.skipped
     else:
         chats, eval_chats = split_eval(chats, cfg.data.eval_fraction, cfg.train.seed)
+    return SFTRows(train_file, train_rows, chats, eval_chats, skipped)
+
+
+def check_model_sources(*models) -> None:
+    """Each model is a local directory, cached, or its hub reachable now — else the how-to-copy-it
+    error at once (tiny models are built later, once per node, with the model)."""
+    for m in models:
+        if not m.path.startswith("tiny:"):
+            resolve_model_source(m.path, m.revision)
+
+
+def load_sft_data(cfg: SFTConfig, tokenizer, fmt: str, run, rows: SFTRows | None = None) -> tuple[list, list, dict]:
+    """Training and validation examples plus the counts that go into the manifest."""
+    rows = rows or read_sft_rows(cfg)
+    train_file, train_rows, chats, eval_chats, skipped = (rows.train_file, rows.train_rows, rows.chats,
+                                                          rows.eval_chats, rows.skipped)
     args = (tokenizer, fmt, cfg.data.max_seq_len, cfg.data.keep_think, cfg.data.system_prompt)
     train_ex, empty_train = tokenize_chats(chats, *args)
     eval_ex, empty_eval = tokenize_chats(eval_chats, *args)
@@ -69,12 +99,19 @@ def fit_to_gpu(cfg):
 
 def run(cfg: SFTConfig, config_stem: str) -> Path:
     cfg = fit_to_gpu(cfg)   # before the session writes config.yaml, so it records what ran
-    session = open_session(cfg, config_stem)
+    # cheap checks first (the config was validated on load): data rows, then where the model comes from
+    rows = read_sft_rows(cfg)
+    check_model_sources(cfg.model)
+    with open_session(cfg, config_stem) as session:   # holds the run directory until the run ends
+        return train_sft(cfg, session, rows)
+
+
+def train_sft(cfg: SFTConfig, session, rows: SFTRows) -> Path:
     with session.accelerator.local_main_process_first():   # one download / tiny build per node
         built = build_model(cfg.model, cfg.lora, cfg.quant, session.compute_dtype, session.device,
                             cfg.train.gradient_checkpointing)
     fmt = cfg.model.chat_format if cfg.model.chat_format != "auto" else detect_format(built.tokenizer)
-    train_ex, eval_ex, data_counts = load_sft_data(cfg, built.tokenizer, fmt, session.run)
+    train_ex, eval_ex, data_counts = load_sft_data(cfg, built.tokenizer, fmt, session.run, rows)
     if data_counts["rows_skipped"] and session.accelerator.is_main_process:
         print(f"warning: {data_counts['rows_skipped']} data rows skipped (reasons in "
               f"{session.run.path / 'skipped_rows.jsonl'})")

@@ -24,10 +24,11 @@ from trainers.vocab_check import check_vocab_compatibility
 EVAL_ID_OFFSET = 1_000_000_000
 
 
-def load_distill_data(cfg: DistillConfig, tokenizer, fmt: str, run) -> tuple[list, list, dict]:
-    """The SFT recipe's examples, eval ids moved past EVAL_ID_OFFSET, plus their fingerprint."""
+def load_distill_data(cfg: DistillConfig, tokenizer, fmt: str, run, rows=None) -> tuple[list, list, dict]:
+    """The SFT recipe's examples, eval ids moved past EVAL_ID_OFFSET, plus their fingerprint.
+    `rows`: recipes.sft.read_sft_rows(cfg) when the caller already read (and checked) them."""
     from recipes.sft import load_sft_data
-    train_ex, eval_ex, counts = load_sft_data(cfg, tokenizer, fmt, run)
+    train_ex, eval_ex, counts = load_sft_data(cfg, tokenizer, fmt, run, rows)
     for e in eval_ex:
         e.example_id += EVAL_ID_OFFSET
     counts["examples_sha256"] = examples_sha256(train_ex + eval_ex)

@@ -126,7 +126,7 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
     if resume_from is not None:
         ckpt = latest_checkpoint(resume_from) if resume_from.name == "checkpoints" else resume_from
         if ckpt is not None:
-            state = load_checkpoint(ckpt, model, optimizer, scheduler, rank)
+            state = load_checkpoint(ckpt, model, optimizer, scheduler, rank, getattr(accelerator, "scaler", None))
             start_step = resumed = state["step"]
             tokens_seen = state.get("tokens_seen", 0)
             run.truncate_metrics(start_step)
@@ -175,7 +175,8 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
         if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < total_steps:
             save_checkpoint(run.checkpoints, step + 1, model, optimizer, scheduler,
                             {"tokens_seen": tokens_seen, "micro_batches": (step + 1) * cfg.grad_accum},
-                            rank, is_main, cfg.keep_last, accelerator.wait_for_everyone)
+                            rank, is_main, cfg.keep_last, accelerator.wait_for_everyone,
+                            scaler=getattr(accelerator, "scaler", None), config_text=run.config_text)
     if meter is not None:
         meter.pause()
     eval_loss = evaluate(loss_module, eval_examples, cfg.micro_batch_size, pad_id, accelerator,

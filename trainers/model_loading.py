@@ -32,7 +32,37 @@ def resolve_model_source(path: str, revision: str | None = None) -> tuple[str, b
         return path, True
     if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
         raise UserError(_missing_message(path, "HF_HUB_OFFLINE is set"))
+    unreachable = hub_unreachable()
+    if unreachable:
+        raise UserError(_missing_message(path, unreachable))
     return path, False
+
+
+def hub_unreachable(timeout: float = 2.0) -> str | None:
+    """Why the hub cannot be reached now, or None. One bounded TCP connect (to the proxy when one
+    is set) instead of huggingface_hub's retry loop, which spends 30-70 s on a machine without
+    network before giving the same answer."""
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+    proxy = next((os.environ[k] for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+                  if os.environ.get(k)), None)
+    url = urlparse(proxy if proxy and "://" in proxy else f"http://{proxy}" if proxy else constants.ENDPOINT)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    outcome: list = []
+
+    def connect():   # in a thread: socket timeouts do not bound the DNS lookup
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as e:
+            outcome.append(f"{host}:{port} unreachable: {e.strerror or e}")
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(timeout + 0.5)
+    return outcome[0] if outcome else f"{host}:{port} did not answer within {timeout:.0f} s"
 
 
 def _in_hub_cache(repo_id: str, revision: str | None) -> bool:
