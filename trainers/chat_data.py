@@ -94,12 +94,24 @@ def _as_messages(row, task=None) -> list[dict]:
         if not any(m["role"] == "assistant" for m in msgs):
             raise ValueError("no assistant message: nothing to train on")
         return [{"role": m["role"], "content": m["content"]} for m in msgs]
+    if "conversations" in row and "messages" not in row:   # ShareGPT: [{"from": "human"|"gpt"|..., "value"}]
+        from data_tools.schema import SHAREGPT_ROLES
+        turns = row["conversations"]
+        if not isinstance(turns, list) or not turns:
+            raise ValueError("'conversations' must be a non-empty list")
+        msgs = []
+        for i, t in enumerate(turns):
+            role = SHAREGPT_ROLES.get(t.get("from")) if isinstance(t, dict) else None
+            if role is None:
+                raise ValueError(f"conversations[{i}] needs 'from' in {sorted(SHAREGPT_ROLES)}")
+            msgs.append({"role": role, "content": t.get("value")})
+        return _as_messages({"messages": msgs})
     if "instruction" in row and "output" in row:
         prompt = "\n\n".join(str(row[k]).strip() for k in ("instruction", "input") if row.get(k))
         if not prompt or not str(row["output"]).strip():
             raise ValueError("empty instruction or output")
         return [{"role": "user", "content": prompt}, {"role": "assistant", "content": str(row["output"])}]
-    raise ValueError("row has neither 'messages' nor 'instruction'/'output'")
+    raise ValueError("row has neither 'messages', 'conversations' (ShareGPT) nor 'instruction'/'output'")
 
 
 def read_chat_file(path: Path, allow_empty: bool = False, task: str | None = None) -> ChatFile:

@@ -48,3 +48,15 @@ def test_every_shipped_train_row_is_usable():
         train, _ = resolve_data_path(f"builtin:cls/{domain}")
         out = read_chat_file(train, task=domain)
         assert not out.skipped and len(out.chats) >= 400
+
+
+def test_sharegpt_rows_train_like_messages(tmp_path):
+    f = tmp_path / "sg.jsonl"
+    rows = [{"conversations": [{"from": "system", "value": "금융 상담원"}, {"from": "human", "value": "예금 금리?"},
+                               {"from": "gpt", "value": "연 3.1%입니다."}]},
+            {"conversations": [{"from": "robot", "value": "?"}]}]
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = read_chat_file(f)
+    assert out.chats == [[{"role": "system", "content": "금융 상담원"}, {"role": "user", "content": "예금 금리?"},
+                          {"role": "assistant", "content": "연 3.1%입니다."}]]
+    assert out.skipped[0]["line"] == 2 and "from" in out.skipped[0]["reason"]
