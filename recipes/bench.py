@@ -23,7 +23,7 @@ from trainers.config.eval import EvalConfig
 from trainers.config.loader import dump_config, load_config, resolve_config_path
 from trainers.config.recipes import RECIPE_CONFIGS
 from trainers.errors import UserError
-from trainers.run_dir import RunDir, new_run_name
+from trainers.run_dir import RunDir, claim_new_run_dir, make_run_dir
 
 
 def write_train_data(cfg: BenchConfig, bench_dir: Path) -> str | None:
@@ -77,11 +77,16 @@ def run_arm(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path: str |
 def run(cfg: BenchConfig, config_stem: str) -> Path:
     from trainers.reporting import collect, write_report
     resolve_config_path(cfg.train_config)          # a wrong path fails now, not once per arm
-    bench_dir = Path(cfg.output.dir) / (cfg.output.name or new_run_name(config_stem))
+    if cfg.output.name:
+        bench_dir = Path(cfg.output.dir) / cfg.output.name
+        make_run_dir(bench_dir)
+    else:   # created atomically: two benches started in the same second get different directories
+        bench_dir = claim_new_run_dir(Path(cfg.output.dir), config_stem)
+    holder = RunDir(bench_dir, True)
+    holder.lock()          # held until this process ends: a second bench aimed here stops at once
     if (bench_dir / "bench.json").exists():
         raise UserError(f"{bench_dir} already holds a bench; pick another output.name")
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    RunDir(bench_dir, True).write_text("config.yaml", dump_config(cfg))
+    holder.write_text("config.yaml", dump_config(cfg))
     data_path = write_train_data(cfg, bench_dir)
     baseline = cfg.baseline or next((a.name for a in cfg.arms if a.base_only), None)
     record = {"config": config_stem, "baseline": baseline, "arms": []}
@@ -110,6 +115,7 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
                           description=cfg.description)
     print(f"bench complete: {bench_dir / 'report.md'} ({len(report['ranking'])} arms ok, "
           f"{len(cfg.arms) - len(report['ranking'])} failed) in {time.time() - t0:.0f}s")
+    holder.unlock()
     return bench_dir
 
 

@@ -26,7 +26,7 @@ from trainers.errors import UserError
 from trainers.evaluation.datasets import load_benchmark
 from trainers.evaluation.runner import evaluate_benchmark
 from trainers.metering import hardware_profile
-from trainers.run_dir import RunDir, environment_facts, new_run_name
+from trainers.run_dir import RunDir, claim_new_run_dir, environment_facts, make_run_dir
 
 
 def eval_precision() -> tuple[str, torch.dtype, torch.device]:
@@ -92,13 +92,22 @@ def chat_format(cfg: EvalConfig, model_cfg: ModelSection, tokenizer) -> str:
 
 
 def open_run_dir(cfg: EvalConfig, config_stem: str, report: str) -> RunDir:
+    """The directory the evaluation writes into, locked for its duration (two evaluations never
+    write one report; a run still training holds its own lock, so it is not evaluated half-way)."""
     if cfg.run is not None:
         run_dir = RunDir(Path(cfg.run).expanduser(), True)
+        run_dir.lock()
         run_dir.write_text(f"{report}_config.yaml", dump_config(cfg))   # config.yaml stays the training config
         return run_dir
-    name = cfg.output.name or new_run_name(config_stem)
-    run_dir = RunDir(Path(cfg.output.dir) / name, True)
+    if cfg.output.name:
+        path = Path(cfg.output.dir) / cfg.output.name
+        make_run_dir(path)
+    else:   # a fresh timestamped name, created atomically (never shared with a concurrent eval)
+        path = claim_new_run_dir(Path(cfg.output.dir), config_stem)
+    run_dir = RunDir(path, True)
+    run_dir.lock()
     if (run_dir.path / f"{report}.json").exists():
+        run_dir.unlock()
         raise UserError(f"{run_dir.path} already holds an evaluation; pick another output.name")
     run_dir.write_text("config.yaml", dump_config(cfg))
     return run_dir
@@ -128,27 +137,30 @@ def run_classification(cfg: EvalConfig, config_stem: str) -> Path:
     model_cfg, quant, adapter, described = what_to_load(cfg)
     report = cfg.classify.report
     run_dir = open_run_dir(cfg, config_stem, report)
-    t0 = time.time()
-    model, tokenizer = load_model(model_cfg, quant, adapter)
-    fmt = chat_format(cfg, model_cfg, tokenizer)
-    precision = eval_precision()[0]
-    profile, price, device = hardware_profile(cfg.compute, precision)
-    result = evaluate_classification(model, tokenizer, fmt, task, items, pool, cfg.classify, profile, price, device)
-    lo, hi = result["ci95"]
-    title = (f"{task.domain} · {cfg.classify.scoring} · {cfg.classify.k_shot}-shot · accuracy "
-             f"{result['accuracy']:.3f} [{lo:.3f}, {hi:.3f}], n={result['n']}")
-    (run_dir.path / f"{report}_confusion.md").write_text(
-        confusion_markdown(result["confusion"], result, title), encoding="utf-8")
-    font = plot_confusion(result["confusion"], run_dir.path / f"{report}_confusion.png", title)
-    body = {"evaluated": described, "precision": precision, "dataset": cfg.data.path, **result,
-            "plot_font": font, "wall_seconds": time.time() - t0,
-            "settings": {"classify": cfg.classify.model_dump(mode="json"), "data": cfg.data.model_dump(mode="json")}}
-    run_dir.write_json(f"{report}.json", body)
-    finish_eval_only(cfg, run_dir, result, described)
-    print(f"eval complete: {run_dir.path / (report + '.json')}  accuracy={result['accuracy']:.3f} "
-          f"[{lo:.3f}, {hi:.3f}] n={result['n']} missing={result['missing']} ({task.domain}, "
-          f"{cfg.classify.scoring}, {cfg.classify.k_shot}-shot)")
-    return run_dir.path
+    try:
+        t0 = time.time()
+        model, tokenizer = load_model(model_cfg, quant, adapter)
+        fmt = chat_format(cfg, model_cfg, tokenizer)
+        precision = eval_precision()[0]
+        profile, price, device = hardware_profile(cfg.compute, precision)
+        result = evaluate_classification(model, tokenizer, fmt, task, items, pool, cfg.classify, profile, price, device)
+        lo, hi = result["ci95"]
+        title = (f"{task.domain} · {cfg.classify.scoring} · {cfg.classify.k_shot}-shot · accuracy "
+                 f"{result['accuracy']:.3f} [{lo:.3f}, {hi:.3f}], n={result['n']}")
+        (run_dir.path / f"{report}_confusion.md").write_text(
+            confusion_markdown(result["confusion"], result, title), encoding="utf-8")
+        font = plot_confusion(result["confusion"], run_dir.path / f"{report}_confusion.png", title)
+        body = {"evaluated": described, "precision": precision, "dataset": cfg.data.path, **result,
+                "plot_font": font, "wall_seconds": time.time() - t0,
+                "settings": {"classify": cfg.classify.model_dump(mode="json"), "data": cfg.data.model_dump(mode="json")}}
+        run_dir.write_json(f"{report}.json", body)
+        finish_eval_only(cfg, run_dir, result, described)
+        print(f"eval complete: {run_dir.path / (report + '.json')}  accuracy={result['accuracy']:.3f} "
+              f"[{lo:.3f}, {hi:.3f}] n={result['n']} missing={result['missing']} ({task.domain}, "
+              f"{cfg.classify.scoring}, {cfg.classify.k_shot}-shot)")
+        return run_dir.path
+    finally:
+        run_dir.unlock()
 
 
 def finish_eval_only(cfg: EvalConfig, run_dir: RunDir, result: dict, described: dict) -> None:
@@ -164,17 +176,20 @@ def run(cfg: EvalConfig, config_stem: str) -> Path:
     bench = load_benchmark(cfg.eval)          # bad dataset strings fail before any model loads
     model_cfg, quant, adapter, described = what_to_load(cfg)
     run_dir = open_run_dir(cfg, config_stem, "eval")
-    t0 = time.time()
-    model, tokenizer = load_model(model_cfg, quant, adapter)
-    precision = eval_precision()[0]
-    profile, price, device = hardware_profile(cfg.compute, precision)
-    result = evaluate_benchmark(model, tokenizer, bench, cfg.eval, profile, price, device)
-    body = {"evaluated": described, "precision": precision, **result, "wall_seconds": time.time() - t0,
-            "settings": cfg.eval.model_dump(mode="json")}
-    run_dir.write_json("eval.json", body)
-    finish_eval_only(cfg, run_dir, result, described)
-    ov = body["overall"]
-    lo, hi = ov["ci95"]
-    print(f"eval complete: {run_dir.path / 'eval.json'}  accuracy={ov['accuracy']:.3f} "
-          f"[{lo:.3f}, {hi:.3f}] n={ov['n']} missing={ov['missing']}")
-    return run_dir.path
+    try:
+        t0 = time.time()
+        model, tokenizer = load_model(model_cfg, quant, adapter)
+        precision = eval_precision()[0]
+        profile, price, device = hardware_profile(cfg.compute, precision)
+        result = evaluate_benchmark(model, tokenizer, bench, cfg.eval, profile, price, device)
+        body = {"evaluated": described, "precision": precision, **result, "wall_seconds": time.time() - t0,
+                "settings": cfg.eval.model_dump(mode="json")}
+        run_dir.write_json("eval.json", body)
+        finish_eval_only(cfg, run_dir, result, described)
+        ov = body["overall"]
+        lo, hi = ov["ci95"]
+        print(f"eval complete: {run_dir.path / 'eval.json'}  accuracy={ov['accuracy']:.3f} "
+              f"[{lo:.3f}, {hi:.3f}] n={ov['n']} missing={ov['missing']}")
+        return run_dir.path
+    finally:
+        run_dir.unlock()
