@@ -12,6 +12,7 @@ overlap are not shown to differ by this eval, whatever their order.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import yaml
@@ -94,6 +95,17 @@ def overlaps(a: dict, b: dict) -> bool:
     return a["ci95"][0] <= b["ci95"][1] and b["ci95"][0] <= a["ci95"][1]
 
 
+def cost_unit_krw(costs: list[float | None]) -> float:
+    """The KRW amount gains are quoted per: the largest power of ten not above the cheapest trained
+    arm's cost, and at least 1 KRW (the won has no smaller unit in use). A gain is then never
+    extrapolated to a sum far beyond what was spent: a 0.4-KRW CPU arm's +1.5 points are "+3.6 pp
+    per KRW", not "+3,750 pp per 1,000 KRW" — more than the 100 points accuracy has."""
+    spent = [c for c in costs if c and c > 0]
+    if not spent:
+        return 1.0
+    return float(10 ** max(0, math.floor(math.log10(min(spent)))))
+
+
 def build_report(arms: list[dict], baseline: str | None = None, title: str = "kdtune benchmark",
                  description: str = "") -> dict:
     ok = [a for a in arms if a["status"] == "ok"]
@@ -104,13 +116,17 @@ def build_report(arms: list[dict], baseline: str | None = None, title: str = "kd
         a["overlaps_with"] = [b["name"] for b in ranked if b is not a and overlaps(a, b)]
     base = next((a for a in ok if a["name"] == baseline), None) if baseline else \
         next((a for a in ok if a.get("is_base")), None)
+    unit = cost_unit_krw([a["cost_krw"] for a in ok])
     for a in ok:
-        gain = None if base is None else a["accuracy"] - base["accuracy"]
-        a["gain_vs_base"] = gain
-        a["gain_per_1000_krw"] = (gain / (a["cost_krw"] / 1000.0)
-                                  if gain is not None and a["cost_krw"] and a is not base else None)
-        a["gain_per_pflop"] = gain / a["pflops"] if gain is not None and a["pflops"] and a is not base else None
+        # gains in percentage points of accuracy over the baseline, per `unit` KRW and per PFLOP
+        gain = None if base is None else 100.0 * (a["accuracy"] - base["accuracy"])
+        counted = gain is not None and a is not base
+        a["gain_pp"] = gain
+        a["gain_pp_per_cost_unit"] = gain / (a["cost_krw"] / unit) if counted and a["cost_krw"] else None
+        a["gain_pp_per_pflop"] = gain / a["pflops"] if counted and a["pflops"] else None
+        a["gain_within_noise"] = counted and overlaps(a, base)
     return {"title": title, "description": description, "baseline": base["name"] if base else None,
+            "cost_unit_krw": unit,
             "dataset": next((a.get("dataset") for a in ok), None),
             "chance": next((a.get("chance") for a in ok if a.get("chance") is not None), None),
             "ranking": [a["name"] for a in ranked],
@@ -121,6 +137,11 @@ def build_report(arms: list[dict], baseline: str | None = None, title: str = "kd
 
 def _num(x, fmt: str) -> str:
     return "–" if x is None else format(x, fmt)
+
+
+def _signed(x: float) -> str:
+    """+3.57, -0.12, +0.0042: two decimals, or two significant digits below 0.01."""
+    return f"{x:+.2f}" if abs(x) >= 0.01 or x == 0 else f"{x:+.2g}"
 
 
 def _method(arm: dict) -> str:
@@ -135,8 +156,9 @@ def markdown(report: dict) -> str:
         chance = f" (chance: {report['chance']:.0%})" if report.get("chance") else ""
         lines += [f"Eval set: `{report['dataset']}`{chance}; baseline: {report['baseline'] or 'none'}. "
                   f"Accuracy with its 95% interval; compute and cost are for training.", ""]
+    unit = report.get("cost_unit_krw", 1.0)
     lines += ["| rank | arm | method | accuracy [95% CI] | n | PFLOPs | device-hours | KRW | "
-              "Δacc per 1,000 KRW | Pareto (PFLOP / KRW) | intervals overlap with |",
+              f"Δacc (pp) per {unit:,.0f} KRW | Pareto (PFLOP / KRW) | intervals overlap with |",
               "|---:|---|---|---|---:|---:|---:|---:|---:|---|---|"]
     for a in report["arms"]:
         if a["status"] != "ok":
@@ -145,14 +167,19 @@ def markdown(report: dict) -> str:
                          f"| | | | | | | |")
             continue
         lo, hi = a["ci95"]
-        gain = a["gain_per_1000_krw"]
+        gain = a["gain_pp_per_cost_unit"]
+        gain = "–" if gain is None else _signed(gain) + ("†" if a["gain_within_noise"] else "")
         par = "/".join("✓" if a["name"] in report[k] else "·" for k in ("pareto_pflops", "pareto_krw"))
         lines.append(
             f"| {a['rank']} | {a['name']} | {_method(a)} | {a['accuracy']:.1%} "
             f"[{lo:.1%}, {hi:.1%}] | {a['n']} | {_num(a['pflops'], '.3g')} | {_num(a['device_hours'], '.4f')} "
-            f"| {_num(a['cost_krw'], '.2f')} | {'–' if gain is None else f'{gain * 100:+.1f} pp'} | {par} "
+            f"| {_num(a['cost_krw'], '.2f')} | {gain} | {par} "
             f"| {', '.join(a['overlaps_with']) or 'none'} |")
     ranked = [a for a in report["arms"] if a["status"] == "ok"]
+    if report.get("baseline") and len(ranked) > 1:
+        lines += ["", f"Δacc: accuracy minus {report['baseline']}'s, in percentage points, per {unit:,.0f} KRW "
+                      f"of training (the cheapest arm's cost rounded down to a power of ten, at least 1 KRW). "
+                      f"†: the arm's interval overlaps the baseline's, so its gain is within this eval's noise."]
     if len(ranked) > 1:
         top = ranked[0]
         tied = top["overlaps_with"]

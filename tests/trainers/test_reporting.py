@@ -52,14 +52,18 @@ def test_report_ranks_gains_overlaps_and_pareto(runs):
     # 62% vs 60% overlap; 55% [48.1, 61.7] overlaps 60% [53.1, 66.5]; the base (20%) overlaps nobody
     assert set(by["lora-r64"]["overlaps_with"]) == {"lora-r8", "full"}
     assert by["base"]["overlaps_with"] == []
-    assert by["lora-r8"]["gain_per_1000_krw"] == pytest.approx((0.60 - 0.20) / 0.5)
-    assert by["full"]["gain_per_pflop"] == pytest.approx((0.55 - 0.20) / 6.0)
-    assert by["base"]["gain_per_1000_krw"] is None
+    # gains in percentage points; the cheapest trained arm costs 500 KRW, so they are per 100 KRW
+    assert report["cost_unit_krw"] == 100
+    assert by["lora-r8"]["gain_pp_per_cost_unit"] == pytest.approx(40.0 / 5.0)
+    assert by["full"]["gain_pp_per_pflop"] == pytest.approx(35.0 / 6.0)
+    assert by["base"]["gain_pp_per_cost_unit"] is None and by["base"]["gain_pp"] == 0.0
+    assert not by["lora-r8"]["gain_within_noise"]          # 60% [53, 66] vs base 20% [15, 26]
     assert report["pareto_pflops"] == ["base", "lora-r8", "lora-r64"]
     assert report["pareto_krw"] == ["base", "lora-r8", "lora-r64"]
     table = markdown(report)
     assert "| 1 | lora-r64 | lora | 62.0% [" in table
-    assert "+80.0 pp" in table      # lora-r8: +40 points for 500 KRW = +80 points per 1,000 KRW
+    assert "Δacc (pp) per 100 KRW" in table
+    assert "| +8.00 |" in table      # lora-r8: +40 points for 500 KRW = +8 points per 100 KRW
     assert "overlaps 2 of the other 3 arms" in table
 
 
