@@ -22,6 +22,7 @@ from trainers.distill_setup import (TeacherMeter, check_cache, check_teacher_voc
                                     load_teacher)
 from trainers.export import finish_training
 from trainers.loop import train
+from trainers.model_sources import provenance
 from trainers.losses.distill_loss import CachedTeacher, DistillLoss, LiveTeacher
 from trainers.metering import train_meter
 from trainers.model_builder import build_model, causal_lm_parts
@@ -40,7 +41,8 @@ def build_teacher(cfg: DistillConfig, student_tokenizer, student_rows: int, sess
     with session.accelerator.local_main_process_first():
         model, source = load_teacher(cfg.kd.teacher, session.compute_dtype, session.device)
     return LiveTeacher(model, cfg.kd.restrict_topk), report.kd_vocab_size, {
-        "teacher": source, "teacher_4bit": cfg.kd.teacher.load_in_4bit, "vocab": report.summary()}
+        "teacher": source, "teacher_provenance": provenance(source), "teacher_4bit": cfg.kd.teacher.load_in_4bit,
+        "vocab": report.summary()}
 
 
 def run(cfg: DistillConfig, config_stem: str) -> Path:

@@ -1,5 +1,6 @@
 """Hermetic test environment: tiny models are built into a per-session cache, never downloaded."""
 import os
+from pathlib import Path
 import pytest
 
 @pytest.fixture(scope="session", autouse=True)
@@ -8,6 +9,9 @@ def _kdtune_cache(tmp_path_factory):
     old = os.environ.get("KDTUNE_CACHE")
     os.environ["KDTUNE_CACHE"] = str(cache)
     os.environ["HF_HUB_OFFLINE"] = "1"
+    # Real models converted from pip-packaged GGUF files are keyed by the file's sha256, so they are
+    # shared across sessions: converting Gemma 3 270M again would cost 1-3 minutes per session.
+    os.environ.setdefault("KDTUNE_MODEL_CACHE", str(Path.home() / ".cache" / "kdtune" / "models"))
     yield cache
     if old is None:
         os.environ.pop("KDTUNE_CACHE", None)

@@ -69,8 +69,45 @@ def llama3_segments(messages: list[dict], specials: dict, keep_think: bool) -> l
     return segs
 
 
-FORMATS = {"r1": r1_segments, "chatml": chatml_segments, "llama3": llama3_segments}
-MARKERS = {"r1": "<｜Assistant｜>", "chatml": "<|im_start|>", "llama3": "<|start_header_id|>"}
+def gemma_segments(messages: list[dict], specials: dict, keep_think: bool) -> list[Segment]:
+    """Gemma's turns, as its chat template renders them: the assistant is "model", a system text is
+    prepended to the first user turn (Gemma has no system role), every text is stripped."""
+    texts = _assistant_texts(messages, keep_think)
+    system = [t for m, t in zip(messages, texts) if m["role"] == "system"]
+    prefix = system[0] + "\n\n" if system else ""   # the template trims turns, not the system text
+    segs = [Segment(specials["bos"], False)]
+    for m, text in zip(messages, texts):
+        if m["role"] == "system":
+            continue
+        if m["role"] == "assistant":
+            segs += [Segment("<start_of_turn>model\n", False), Segment(text.strip() + "<end_of_turn>", True),
+                     Segment("\n", False)]
+        else:
+            segs.append(Segment(f"<start_of_turn>{m['role']}\n{prefix}{text.strip()}<end_of_turn>\n", False))
+            prefix = ""
+    return segs
+
+
+# Gemma 3's own template (text only), which `gemma_segments` reproduces token for token; kdtune gives
+# it to Gemma tokenizers that ship none (the base model's GGUF) so generation prompts match training.
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+
+FORMATS = {"r1": r1_segments, "chatml": chatml_segments, "llama3": llama3_segments, "gemma": gemma_segments}
+# First match wins; Gemma first, since its 262k vocabulary is the one most likely to hold others' markers.
+MARKERS = {"gemma": "<start_of_turn>", "r1": "<｜Assistant｜>", "chatml": "<|im_start|>",
+           "llama3": "<|start_header_id|>"}
 
 
 def detect_format(tokenizer) -> str:
@@ -80,7 +117,7 @@ def detect_format(tokenizer) -> str:
             return name
     if getattr(tokenizer, "chat_template", None):
         return "template"
-    raise ValueError("cannot tell this tokenizer's chat format (no R1, ChatML or Llama 3 special "
+    raise ValueError("cannot tell this tokenizer's chat format (no Gemma, R1, ChatML or Llama 3 special "
                      "tokens and no chat_template); set model.chat_format")
 
 

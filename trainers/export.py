@@ -39,7 +39,8 @@ def finish_training(session, cfg, built, result, meter, manifest: dict) -> None:
         outputs["trained"] = str(save_trained(built.model, built.tokenizer, session.run.path, cfg.lora.enabled))
         if cfg.output.merge and cfg.lora.enabled:
             outputs["merged"] = str(merge_adapter(cfg.model, session.run.path / "adapter", session.run.path / "merged"))
-    write_manifest(session, cfg, {"method": built.method, "model_source": built.source, **manifest,
+    write_manifest(session, cfg, {"method": built.method, "model_source": built.source,
+                                  "model_provenance": built.provenance, **manifest,
                                   "result": result.__dict__, "outputs": outputs, "pflops": compute["pflops"]})
     if session.accelerator.is_main_process:
         print(f"run complete: {session.run.path}  steps={result.steps} first_loss={result.first_loss} "

@@ -15,7 +15,10 @@ is memory-bound, which is why QLoRA is slower than LoRA at the same FLOP count):
   L layers, H query heads, Q head dim, T sequence length, counting the full T×T score matrix (no
   causal halving): forward 4·L·H·Q·T per token (QKᵀ 2·H·Q·T + AV 2·H·Q·T), training 12·L·H·Q·T
   (backward = 2 × forward). Forward-only work (evaluation, a teacher, prefill) uses the same
-  per-token T convention: 4·L·H·Q·T, i.e. 4·L·d·T when H·Q equals the hidden size d.
+  per-token T convention: 4·L·H·Q·T, i.e. 4·L·d·T when H·Q equals the hidden size d. Q is the
+  config's head_dim, which need not be d/H (Gemma 3: 256). A sliding-window layer (Gemma 3: window
+  512 on 5 of every 6 layers) attends to at most `window` keys, so it counts min(T, window) in
+  place of T: forward 4·H·Q·((L−S)·T + S·min(T, W)) with S sliding layers of window W.
 * **LoRA adapter** on a linear (in → out) with rank r: forward x·A (2·r·in) then ·B (2·r·out) =
   2·r·(in+out); backward computes both activation and weight gradients, 4·r·(in+out); 6·r·(in+out)
   per target per token in training.
@@ -81,9 +84,26 @@ def matmul_params(arch: ArchSpec) -> int:
     return block_matmul_params(arch) + lm_head_params(arch)
 
 
+def attention_keys(arch: ArchSpec, seq_len: int) -> int:
+    """Keys one query is counted against, summed over layers: T on each global layer, min(T, window)
+    on each sliding-window layer."""
+    s = arch.sliding_layers if arch.sliding_window else 0
+    return (arch.num_layers - s) * seq_len + s * min(seq_len, arch.sliding_window or seq_len)
+
+
 def attention_forward_flops_per_token(arch: ArchSpec, seq_len: int) -> int:
-    """4·L·H·Q·T: QKᵀ and AV for one query against T keys, full (non-causal) count, as PaLM does."""
-    return 4 * arch.num_layers * arch.num_heads * head_dim(arch) * seq_len
+    """4·L·H·Q·T: QKᵀ and AV for one query against T keys, full (non-causal) count, as PaLM does
+    (min(T, window) keys on sliding-window layers)."""
+    return 4 * arch.num_heads * head_dim(arch) * attention_keys(arch, seq_len)
+
+
+def _window_sum(first: int, last: int, window: int) -> int:
+    """Σ min(c, window) for c = first..last."""
+    if last < first:
+        return 0
+    below_end = min(last, window)
+    below = (first + below_end) * (below_end - first + 1) // 2 if below_end >= first else 0
+    return below + max(0, last - max(first - 1, window)) * window
 
 
 def adapter_forward_flops_per_token(arch: ArchSpec, lora_r: int,
@@ -167,10 +187,14 @@ def generation_flops(arch: ArchSpec, prompt_len: int, new_tokens: int) -> int:
         raise ValueError(f"need prompt_len > 0 and new_tokens >= 0, got {prompt_len}, {new_tokens}")
     if new_tokens == 0:
         return 0
-    per_ctx = attention_forward_flops_per_token(arch, 1)  # 4·L·H·Q for one key
-    prefill = prompt_len * (2 * block_matmul_params(arch) + per_ctx * prompt_len) + 2 * lm_head_params(arch)
+    prefill = prompt_len * (2 * block_matmul_params(arch) + attention_forward_flops_per_token(arch, prompt_len)) \
+        + 2 * lm_head_params(arch)
     steps = new_tokens - 1
-    # Step j (1..steps) feeds token j at position prompt_len + j - 1: its context is prompt_len + j.
+    # Step j (1..steps) feeds token j at position prompt_len + j - 1: its context is prompt_len + j
+    # (capped at the window on sliding-window layers).
     context_sum = steps * prompt_len + steps * (steps + 1) // 2
-    decode = steps * 2 * matmul_params(arch) + per_ctx * context_sum
+    s = arch.sliding_layers if arch.sliding_window else 0
+    keys = (arch.num_layers - s) * context_sum + \
+        (s * _window_sum(prompt_len + 1, prompt_len + steps, arch.sliding_window) if s else 0)
+    decode = steps * 2 * matmul_params(arch) + 4 * arch.num_heads * head_dim(arch) * keys
     return prefill + decode

@@ -24,6 +24,7 @@ class BuiltModel:
     tokenizer: object
     source: str                  # resolved local dir or hub id
     method: str                  # full | lora | qlora
+    provenance: dict | None = None   # packaged/GGUF models: package, file sha256, licence (trainers.model_sources)
 
 
 GENERIC_TOKENIZER_CLASSES = {"TokenizersBackend", "PreTrainedTokenizerFast"}
@@ -114,7 +115,9 @@ def build_model(model_cfg: ModelSection, lora: LoraSection, quant: QuantSection,
         model = add_lora(model, lora)
     tokenizer = load_tokenizer(model_cfg)
     method = "qlora" if quant.load_in_4bit else ("lora" if lora.enabled else "full")
-    return BuiltModel(model=model, tokenizer=tokenizer, source=source, method=method)
+    from trainers.model_sources import provenance
+    return BuiltModel(model=model, tokenizer=tokenizer, source=source, method=method,
+                      provenance=provenance(source))
 
 
 def trainable_parameters(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:

@@ -19,6 +19,9 @@ def resolve_model_source(path: str, revision: str | None = None) -> tuple[str, b
     if path.startswith("tiny:"):
         from trainers.tiny_model import ensure_tiny_model
         return str(ensure_tiny_model(path.split(":", 1)[1])), True
+    from trainers.model_sources import is_model_file_source, resolve_model_file
+    if is_model_file_source(path):   # packaged model or .gguf file: converted once into a local cache
+        return str(resolve_model_file(path)), True
     local = Path(path).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():

@@ -8,18 +8,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FAMILY = {"qwen2": "qwen2", "qwen3": "qwen2", "llama": "llama", "exaone": "llama", "mistral": "llama"}
+FAMILY = {"qwen2": "qwen2", "qwen3": "qwen2", "llama": "llama", "exaone": "llama", "mistral": "llama",
+          "gemma3": "gemma3", "gemma3_text": "gemma3", "gemma2": "gemma3", "gemma": "gemma3"}
 
 
 def model_family(path: str) -> str:
-    """Tiny architecture standing in for `path`: from a local config.json, the shipped catalogue,
-    or the name itself."""
+    """Tiny architecture standing in for `path`: from a local config.json, a GGUF file's header,
+    the shipped catalogue (packaged names such as gemma-3-270m are catalogued), or the name itself."""
     if path.startswith("tiny:"):
         return path.split(":", 1)[1]
     local = Path(path).expanduser() / "config.json"
     model_type = None
     if local.is_file():
         model_type = json.loads(local.read_text()).get("model_type")
+    elif path.lower().endswith(".gguf") and Path(path).expanduser().is_file():
+        from trainers.model_sources import gguf_metadata
+        model_type = gguf_metadata(Path(path).expanduser()).get("general.architecture")
     else:
         try:
             from trainers.arch_catalog import load_arch

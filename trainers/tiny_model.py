@@ -4,7 +4,9 @@ Smoke configs (`model.path: tiny:qwen2`) and tests use these so nothing is downl
 architecture code paths are the real transformers ones (Qwen2, Llama), only the sizes are small.
 The tokenizer is byte-level BPE trained on the shipped Korean instruction data and carries the
 DeepSeek-R1 special tokens, so the r1 chat format, `<think>` handling and the chat template work as
-they do on the real distills.
+they do on the real distills. `tiny:gemma3` stands in for Gemma 3 instead: Gemma's special tokens
+and chat template, a head_dim that is not hidden/heads, sliding-window layers next to a global one,
+tied embeddings.
 """
 from __future__ import annotations
 
@@ -35,11 +37,19 @@ R1_CHAT_TEMPLATE = (
     "{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<｜Assistant｜><think>\n{% endif %}"
 )
+GEMMA_SPECIAL_TOKENS = {"pad": "<pad>", "eos": "<eos>", "bos": "<bos>", "unk": "<unk>"}
+GEMMA_EXTRA_TOKENS = ["<start_of_turn>", "<end_of_turn>"]
 ARCH_SIZES = {  # small but not degenerate: GQA (4 query / 2 kv heads), two blocks
     "qwen2": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                   intermediate_size=192, tie_word_embeddings=False),
     "llama": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                   intermediate_size=192, tie_word_embeddings=False),
+    # Gemma 3's shape at toy size: 4 query heads / 1 kv head of width 32 (hidden/heads would be 16),
+    # two sliding-window layers (window 16, shorter than smoke sequences) then one global, tied.
+    "gemma3": dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=1,
+                   head_dim=32, query_pre_attn_scalar=32, intermediate_size=128, sliding_window=16,
+                   layer_types=["sliding_attention", "sliding_attention", "full_attention"],
+                   tie_word_embeddings=True),
 }
 SHIPPED_SFT = Path(__file__).resolve().parents[1] / "data_tools" / "shipped" / "sft"
 
@@ -61,37 +71,45 @@ def corpus_texts() -> list[str]:
     return texts
 
 
-def train_tokenizer(texts: list[str], vocab_size: int = 2048):
-    """Byte-level BPE on the given texts, wrapped as a transformers fast tokenizer."""
+def train_tokenizer(texts: list[str], vocab_size: int = 2048, flavour: str = "r1"):
+    """Byte-level BPE on the given texts, wrapped as a transformers fast tokenizer, with the R1
+    distills' special tokens and template, or (flavour "gemma") Gemma's: pad 0, eos 1, bos 2."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    specials = list(SPECIAL_TOKENS.values())
+    if flavour == "gemma":
+        from trainers.chat_format import GEMMA_CHAT_TEMPLATE
+        named, extra, template = GEMMA_SPECIAL_TOKENS, GEMMA_EXTRA_TOKENS, GEMMA_CHAT_TEMPLATE
+    else:
+        named = {k: SPECIAL_TOKENS[k] for k in ("bos", "eos", "pad")}
+        extra = [SPECIAL_TOKENS[k] for k in ("user", "assistant", "think", "end_think")]
+        template = R1_CHAT_TEMPLATE
+    specials = list(named.values()) + extra if flavour == "gemma" else list(SPECIAL_TOKENS.values())
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=SPECIAL_TOKENS["bos"], eos_token=SPECIAL_TOKENS["eos"],
-        pad_token=SPECIAL_TOKENS["pad"],
-        additional_special_tokens=[SPECIAL_TOKENS[k] for k in ("user", "assistant", "think", "end_think")])
-    fast.chat_template = R1_CHAT_TEMPLATE
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **{f"{k}_token": v for k, v in named.items()},
+                                   additional_special_tokens=extra)
+    fast.chat_template = template
     return fast
 
 
 def build_tiny_model(arch: str, out_dir: str | Path, seed: int = 0, vocab_size: int = 2048) -> Path:
     """Write a tiny random model of `arch` plus tokenizer to out_dir; returns the directory."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+    from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, Qwen2Config,
+                              Qwen2ForCausalLM)
 
     if arch not in ARCH_SIZES:
         raise UserError(f"unknown tiny architecture {arch!r}; choose one of: {', '.join(ARCH_SIZES)}")
     out = Path(out_dir)
-    tokenizer = train_tokenizer(corpus_texts(), vocab_size)
+    tokenizer = train_tokenizer(corpus_texts(), vocab_size, "gemma" if arch == "gemma3" else "r1")
     config_cls, model_cls = {"qwen2": (Qwen2Config, Qwen2ForCausalLM),
-                             "llama": (LlamaConfig, LlamaForCausalLM)}[arch]
+                             "llama": (LlamaConfig, LlamaForCausalLM),
+                             "gemma3": (Gemma3TextConfig, Gemma3ForCausalLM)}[arch]
     config = config_cls(vocab_size=len(tokenizer), max_position_embeddings=4096,
                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id, **ARCH_SIZES[arch])
@@ -101,6 +119,9 @@ def build_tiny_model(arch: str, out_dir: str | Path, seed: int = 0, vocab_size: 
         torch.manual_seed(seed)
         model = model_cls(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if arch == "gemma3":   # as for the converted Gemma: a model turn ends generation like <eos> does
+        model.generation_config.eos_token_id = [tokenizer.eos_token_id,
+                                                tokenizer.convert_tokens_to_ids("<end_of_turn>")]
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -26,6 +26,12 @@ KNOWN_SIZES = {
     "meta-llama/Llama-3.1-8B": 8.03e9,
     "LGAI-EXAONE/EXAONE-3.5-2.4B-Instruct": 2.41e9,
     "LGAI-EXAONE/EXAONE-3.5-7.8B-Instruct": 7.82e9,
+    # Gemma 3 (text): 270M = 170M embedding + 100M blocks; 1B = 999,885,952; 4B's language model
+    # alone (its 4.3B total includes the SigLIP vision tower); SmolLM2 = 134,515,008.
+    "google/gemma-3-270m": 268e6,
+    "google/gemma-3-1b-pt": 1.0e9,
+    "google/gemma-3-4b-pt": 3.88e9,
+    "HuggingFaceTB/SmolLM2-135M-Instruct": 134.5e6,
 }
 # EXAONE's model card states its size without embeddings.
 NON_EMBEDDING = {"LGAI-EXAONE/EXAONE-3.5-2.4B-Instruct": 2.14e9,

