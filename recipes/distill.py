@@ -18,8 +18,7 @@ from recipes.sft import SFTRows, check_model_sources, read_sft_rows
 from trainers.chat_format import detect_format
 from trainers.config.distill import DistillConfig
 from trainers.distill_cache import TopKCacheReader
-from trainers.distill_setup import (TeacherMeter, check_cache, check_teacher_vocab, load_distill_data,
-                                    load_teacher)
+from trainers.distill_setup import check_cache, check_teacher_vocab, load_distill_data, load_teacher
 from trainers.export import finish_training
 from trainers.loop import train
 from trainers.model_sources import provenance
@@ -65,10 +64,11 @@ def train_distill(cfg: DistillConfig, session, rows: SFTRows) -> Path:
     loss = DistillLoss(built.model, teacher, kind=cfg.kd.loss, beta=cfg.kd.beta, temperature=cfg.kd.temperature,
                        ce_weight=cfg.kd.ce_weight, vocab_size=kd_vocab, kd_chunk_size=cfg.kd.chunk_size,
                        ce_chunk_size=cfg.train.loss_chunk_size)
+    # DistillLoss runs the student head twice per target (CE and KD); a live teacher's forward is
+    # billed with each step; a cache's compute is carried in from its compute.json at the end
     meter = train_meter(built.model, built.method, train_ex, cfg.lora, cfg.train.gradient_checkpointing,
-                        cfg.compute, session.precision)
-    if isinstance(teacher, LiveTeacher):   # + its forward per token; a cache's cost was paid by distill-cache
-        meter = TeacherMeter(meter, teacher.model, meter.seq_len)
+                        cfg.compute, session.precision, head_passes=2,
+                        teacher_model=teacher.model if isinstance(teacher, LiveTeacher) else None)
     result = train(loss, built.model, train_ex, eval_ex, built.tokenizer.pad_token_id, cfg.train, cfg.eval,
                    session.run, session.accelerator, resume_from=session.resume_from, meter=meter)
     finish_training(session, cfg, built, result, meter, {

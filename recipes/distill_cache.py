@@ -8,6 +8,11 @@ the examples; its weights are not loaded) and writes kd.cache_dir: sharded safet
 index.json last (trainers/distill_cache.py). Killed midway, the same command resumes: whole shards
 already written are kept and their examples skipped. Training then reads the cache with
 `kdtune run distill` and kd.cache_dir set; the teacher is not loaded at all.
+
+The directory also gets compute.json (the teacher's FLOPs — blocks over every input token at the
+example's own length, head over its trained positions; padding not counted — and device-seconds,
+summed over every invocation: work redone after a kill is billed, it was really done) and
+manifest.json, written last. A run that trains from the cache carries that compute in as `teacher`.
 """
 from __future__ import annotations
 
@@ -18,15 +23,23 @@ from pathlib import Path
 import torch
 
 from trainers.chat_format import IGNORE, detect_format
+from trainers.compute_meter import ComputeMeter
+from trainers.config.sections import ComputeSection
 from trainers.config.distill import DistillCacheConfig
 from trainers.distill_cache import INDEX_NAME, TopKCacheWriter
 from trainers.distill_setup import (cache_meta, check_teacher_vocab, load_distill_data, load_teacher,
                                     vocab_sha256)
 from trainers.errors import UserError
+from trainers.flops import sequence_forward_flops
 from trainers.losses.kd_topk import TopKTargets, compute_topk
+from trainers.metering import arch_of, forward_only_breakdown, hardware_profile, set_threads
 from trainers.model_builder import causal_lm_parts, load_tokenizer
 from trainers.precision import COMPUTE_DTYPE, choose_precision
+from trainers.records import ManifestRecord, write_record
+from trainers.run_dir import environment_facts
 from trainers.sft_data import collate
+
+METER_STATE = "meter_state.json"   # the meter between invocations (a killed run resumes it)
 
 
 class _Notes:
@@ -75,10 +88,12 @@ def run(cfg: DistillCacheConfig, config_stem: str) -> Path:
     model, source = load_teacher(cfg.kd.teacher, COMPUTE_DTYPE[precision], device)
     meta = cache_meta(cfg, source, report.kd_vocab_size, vocab_sha256(tokenizer, report.kd_vocab_size), counts, fmt)
     writer = TopKCacheWriter(out_dir, cfg.kd.topk, cfg.cache.shard_size_tokens, meta, dtype=cfg.cache.dtype)
+    meter = teacher_meter(model, cfg.compute, precision, out_dir)
     todo = [e for e in train_ex + eval_ex if e.example_id not in writer]
     print(f"distill-cache: {len(train_ex) + len(eval_ex) - len(todo)} examples already cached, "
           f"{len(todo)} to go -> {out_dir}")
     t0, tokens = time.time(), 0
+    arch = arch_of(model)
     with writer:   # an exception keeps finished shards for a resume, without writing index.json
         for start in range(0, len(todo), cfg.cache.batch_size):
             chunk = todo[start:start + cfg.cache.batch_size]
@@ -87,11 +102,36 @@ def run(cfg: DistillCacheConfig, config_stem: str) -> Path:
                                                        cfg.kd.chunk_size, device)):
                 writer.add_targets(ex.example_id, targets)
                 tokens += len(targets)
+                meter.add_tokens(len(ex.input_ids), target_tokens=len(targets),
+                                 extra_flops=sequence_forward_flops(arch, len(ex.input_ids), len(targets)))
+            (out_dir / METER_STATE).write_text(json.dumps(meter.state_dict()))
+    meter.pause()
     seconds = time.time() - t0
     stats = {"examples": writer.num_examples, "computed_now": len(todo), "tokens_computed_now": tokens,
              "teacher_seconds": round(seconds, 3), "device": device.type, "precision": precision,
              "vocab": report.summary(), "config": config_stem}
     (out_dir / "cache_stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False))
+    compute = write_record(out_dir, "compute.json", meter.record())
+    (out_dir / METER_STATE).write_text(json.dumps(meter.state_dict()))
+    write_record(out_dir, "manifest.json", ManifestRecord(   # last: the cache is complete
+        recipe="distill-cache", config=config_stem, teacher=cfg.kd.teacher.path, teacher_source=source,
+        precision=precision, examples=writer.num_examples, data=counts,
+        compute={"threads": compute["threads"], "threads_reason": compute["threads_reason"],
+                 "pflops": compute["pflops"], "device_hours": compute["device_hours"]},
+        **environment_facts()))
     print(f"cache complete: {out_dir / INDEX_NAME}  examples={writer.num_examples} "
-          f"new_tokens={tokens} seconds={seconds:.1f}")
+          f"new_tokens={tokens} seconds={seconds:.1f} teacher_pflops={compute['pflops']:.3g}")
     return out_dir
+
+
+def teacher_meter(model, compute: ComputeSection, precision: str, out_dir: Path) -> ComputeMeter:
+    """A forward-only meter (FLOPs per example are exact, passed as extra), resumed from the state a
+    previous invocation left in `out_dir`; CPU threads chosen for the teacher's size."""
+    profile, price, device = hardware_profile(compute, precision)
+    meter = ComputeMeter(forward_only_breakdown(0, "teacher forward"), profile, price, device,
+                         phase="distill-cache")
+    set_threads(meter, model)
+    if (out_dir / METER_STATE).is_file():
+        meter.load_state_dict(json.loads((out_dir / METER_STATE).read_text()))
+    meter.start()
+    return meter

@@ -14,6 +14,11 @@ with the think block in the loss) and stats.json (acceptance rate, tokens, teach
 Work is cut into shards of generation.shard_size prompts, each written whole (rows, then its stats
 file last) with its own seed: a killed run resumes at the first missing shard and gives the same
 rows as an uninterrupted one.
+
+The directory also gets compute.json — the teacher's generation FLOPs (trainers.flops.generation_flops
+per sample: prefill + KV-cached decode) and device-seconds, summed over the finished shards (a shard
+killed midway is discarded, and so is its bill, as training bills up to its last checkpoint) — and
+manifest.json, written last. `kdtune run sft data.path=<this dir>` carries that compute in as `teacher`.
 """
 from __future__ import annotations
 
@@ -23,15 +28,23 @@ from pathlib import Path
 
 import torch
 
+from trainers.compute_meter import ComputeMeter
 from trainers.config.distill import TracesConfig
 from trainers.config.loader import dump_config
+from trainers.config.sections import ComputeSection
+from trainers.cpu import apply_threads, device_clock
 from trainers.errors import UserError
+from trainers.flops import generation_flops, matmul_params
+from trainers.metering import forward_only_breakdown, hardware_profile
 from trainers.precision import COMPUTE_DTYPE, choose_precision
+from trainers.records import ManifestRecord, write_record
+from trainers.run_dir import environment_facts
 from trainers.trace_generate import HFGenerator, VLLMGenerator, prompt_text
 from trainers.trace_prompts import read_prompts, verify, write_jsonl
 
 STAT_KEYS = ("prompts", "prompts_too_long", "samples", "verified", "kept", "prompts_with_trace",
-             "unfinished", "tokens_generated", "teacher_seconds")
+             "unfinished", "tokens_generated", "prompt_tokens", "teacher_seconds",
+             "teacher_device_seconds", "teacher_flops")
 
 
 def make_generator(cfg: TracesConfig, device: torch.device, precision: str):
@@ -42,20 +55,43 @@ def make_generator(cfg: TracesConfig, device: torch.device, precision: str):
     return HFGenerator(model, load_tokenizer(cfg.teacher), cfg.generation, device)
 
 
-def run_shard(cfg: TracesConfig, gen, prompts: list, seed: int) -> tuple[list[dict], dict]:
-    """Sample, verify, keep: -> (output rows, the shard's counts)."""
+def teacher_arch(cfg: TracesConfig, gen):
+    """The teacher's FLOP-relevant shape: from the loaded model, or its config (vLLM)."""
+    from trainers.metering import arch_of
+    if hasattr(gen, "model"):
+        return arch_of(gen.model)
+    from transformers import AutoConfig
+    from trainers.arch_spec import ArchSpec
+    from trainers.model_loading import load_pretrained, resolve_model_source
+    source, local_only = resolve_model_source(cfg.teacher.path, cfg.teacher.revision)
+    config = load_pretrained(AutoConfig, source, local_only, revision=cfg.teacher.revision,
+                             trust_remote_code=cfg.teacher.trust_remote_code)
+    return ArchSpec.from_hf_config(config)
+
+
+def run_shard(cfg: TracesConfig, gen, prompts: list, seed: int, arch=None,
+              clock=time.perf_counter) -> tuple[list[dict], dict]:
+    """Sample, verify, keep: -> (output rows, the shard's counts). With the teacher's `arch`, its
+    generation FLOPs are counted per sample; `clock` reads device-seconds (CPU time on CPU)."""
     stats = dict.fromkeys(STAT_KEYS, 0)
-    texts, fits = [], []
+    texts, fits, lens = [], [], []
     for p in prompts:
         text = prompt_text(gen.tok, p.messages)
-        if gen.prompt_len(text) > cfg.generation.max_prompt_len:
+        n = gen.prompt_len(text)
+        if n > cfg.generation.max_prompt_len:
             stats["prompts_too_long"] += 1
             continue
         texts.append(text)
         fits.append(p)
-    t0 = time.time()
+        lens.append(n)
+    t0, d0 = time.time(), clock()
     samples = gen(texts, cfg.generation.samples_per_prompt, seed) if texts else []
     stats["teacher_seconds"] = time.time() - t0
+    stats["teacher_device_seconds"] = clock() - d0
+    for n, group in zip(lens, samples):   # each sample is its own sequence: prefill + decode
+        stats["prompt_tokens"] += n * len(group)
+        if arch is not None:
+            stats["teacher_flops"] += sum(generation_flops(arch, n, s.n_tokens) for s in group)
     rows = []
     for p, group in zip(fits, samples):
         kept, seen = 0, set()
@@ -99,8 +135,11 @@ def run(cfg: TracesConfig, config_stem: str) -> Path:
     print(f"traces: {len(prompts)} prompts from {source} in {(len(prompts) + size - 1) // size} shards, "
           f"{len(todo)} to generate -> {out}")
     gen = make_generator(cfg, device, precision) if todo else None
+    arch = teacher_arch(cfg, gen) if gen is not None else None
+    threads = apply_threads(matmul_params(arch)) if arch is not None and device.type == "cpu" else None
     for k in todo:
-        rows, stats = run_shard(cfg, gen, prompts[k * size:(k + 1) * size], cfg.seed * 100_003 + k)
+        rows, stats = run_shard(cfg, gen, prompts[k * size:(k + 1) * size], cfg.seed * 100_003 + k,
+                                arch, device_clock(device.type))
         write_jsonl(shards / f"shard-{k:05d}.jsonl", rows)
         (shards / f"shard-{k:05d}.stats.json").write_text(json.dumps(stats))   # last: the shard is done
         print(f"shard {k}: kept {stats['kept']}/{stats['samples']} samples "
@@ -122,5 +161,30 @@ def run(cfg: TracesConfig, config_stem: str) -> Path:
              "teacher_gpu_seconds": totals["teacher_seconds"] if device.type == "cuda" else 0.0,
              "device": device.type, "teacher": cfg.teacher.path, "source": source, "config": config_stem}
     (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False), encoding="utf-8")
-    print(f"traces complete: {out / 'train.jsonl'}  rows={len(rows)} acceptance={stats['acceptance_rate']:.1%}")
+    compute = write_record(out, "compute.json", traces_compute(totals, precision, device.type, threads))
+    write_record(out, "manifest.json", ManifestRecord(     # last: the traces directory is complete
+        recipe="traces", config=config_stem, teacher=cfg.teacher.path, source=source, seed=cfg.seed,
+        precision=precision, rows=len(rows), stats=stats,
+        compute={"threads": compute["threads"], "threads_reason": compute["threads_reason"],
+                 "pflops": compute["pflops"], "device_hours": compute["device_hours"]},
+        **environment_facts()))
+    print(f"traces complete: {out / 'train.jsonl'}  rows={len(rows)} acceptance={stats['acceptance_rate']:.1%} "
+          f"teacher_pflops={compute['pflops']:.3g}")
     return out
+
+
+def traces_compute(totals: dict, precision: str, device: str, threads):
+    """The compute record of all finished shards (their FLOPs and seconds were counted per shard, so
+    a resumed run's record equals an uninterrupted one's in tokens and FLOPs)."""
+    profile, price, _ = hardware_profile(ComputeSection(), precision)
+    meter = ComputeMeter(forward_only_breakdown(0, "generation"), profile, price, device, phase="traces",
+                         clock=lambda: 0.0, wall_clock=lambda: 0.0,
+                         no_energy="not measured: traces bill FLOPs and seconds per shard")
+    if threads is not None:
+        meter.threads, meter.threads_reason = threads.threads, threads.reason
+    tokens = totals["prompt_tokens"] + totals["tokens_generated"]
+    meter.load_state_dict({"tokens": tokens, "target_tokens": totals["tokens_generated"],
+                           "total_flops": totals["teacher_flops"], "model_flops": totals["teacher_flops"],
+                           "extra_flops": totals["teacher_flops"], "teacher_flops": 0,
+                           "buckets": {"train": [totals["teacher_device_seconds"], totals["teacher_seconds"], 0.0]}})
+    return meter.record()

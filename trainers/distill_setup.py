@@ -106,21 +106,3 @@ def check_cache(reader, cfg: DistillConfig, student_tokenizer, student_rows: int
         raise UserError(f"the top-k cache {where} holds teacher log-probs at temperature "
                         f"{reader.temperature}, but kd.temperature={cfg.kd.temperature}; set "
                         f"kd.temperature={reader.temperature} or {rebuild}")
-
-
-class TeacherMeter:
-    """The loop meters the student's work per input token; on-the-fly distillation also runs the
-    teacher's forward over every one of those tokens, so that is added as extra FLOPs (it is real,
-    useful work on the device, and counts toward cost and MFU)."""
-
-    def __init__(self, meter, teacher_model, seq_len: int):
-        from trainers.flops import forward_flops_per_token
-        from trainers.metering import arch_of
-        self._meter = meter
-        self.teacher_flops_per_token = forward_flops_per_token(arch_of(teacher_model), seq_len)
-
-    def add_tokens(self, n: int, extra_flops: int = 0) -> None:
-        self._meter.add_tokens(n, extra_flops + n * self.teacher_flops_per_token)
-
-    def __getattr__(self, name):   # everything else is the wrapped meter's
-        return getattr(self._meter, name)

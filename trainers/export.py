@@ -33,7 +33,8 @@ def finish_training(session, cfg, built, result, meter, manifest: dict) -> None:
     export, then the manifest — last, so its presence marks a complete run."""
     from trainers.metering import write_compute
     from trainers.session import write_manifest
-    compute = write_compute(session.run, meter, world_size=session.accelerator.num_processes)
+    # the teacher artefacts this run trained from (kd.cache_dir, a traces data.path) are carried in
+    compute = write_compute(session.run, meter, world_size=session.accelerator.num_processes, cfg=cfg)
     outputs = {}
     if session.accelerator.is_main_process:
         outputs["trained"] = str(save_trained(built.model, built.tokenizer, session.run.path, cfg.lora.enabled))
@@ -41,7 +42,12 @@ def finish_training(session, cfg, built, result, meter, manifest: dict) -> None:
             outputs["merged"] = str(merge_adapter(cfg.model, session.run.path / "adapter", session.run.path / "merged"))
     write_manifest(session, cfg, {"method": built.method, "model_source": built.source,
                                   "model_provenance": built.provenance, **manifest,
-                                  "result": result.__dict__, "outputs": outputs, "pflops": compute["pflops"]})
+                                  "result": result.__dict__, "outputs": outputs, "pflops": compute["pflops"],
+                                  "compute": {"device": compute["device"], "threads": compute["threads"],
+                                              "threads_reason": compute["threads_reason"],
+                                              "peak_tflops": compute["peak_tflops"],
+                                              "peak_source": compute["peak_source"],
+                                              "total_pflops": compute["totals"]["pflops"]}})
     if session.accelerator.is_main_process:
         print(f"run complete: {session.run.path}  steps={result.steps} first_loss={result.first_loss} "
               f"last_loss={result.last_loss} eval_loss={result.eval_loss}")

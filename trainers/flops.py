@@ -32,6 +32,11 @@ is memory-bound, which is why QLoRA is slower than LoRA at the same FLOP count):
 * Gradients are counted down to the first layer's input, as happens when the embeddings train or
   when `enable_input_require_grads()` is on (checkpointing needs it). A LoRA run without it skips
   the first layer's q/k/v input gradients, 2·hidden·(q+k+v widths) per token — negligible.
+* **The output head runs only on target tokens.** The chunked losses (trainers/losses/chunked_ce.py,
+  kd.py) project to the vocabulary only the positions that carry a label, so a run's FLOPs are
+  (total − head) per input token + head per target token; `FlopBreakdown.head` is that head part
+  (forward 2·V·d, activation gradient 2·V·d, weight gradient 2·V·d when it trains, its adapter),
+  and `TokenCost` splits a breakdown that way for the compute meter.
 * **MFU** (PaLM) counts the work the model needs, not recompute: model FLOPs = total − recompute,
   i.e. 6N + 12·L·H·Q·T for full fine-tuning and 4N + 12·L·H·Q·T + adapters for LoRA (labelled by
   `mfu_basis`, since a LoRA MFU is not comparable with a full-fine-tune MFU).
@@ -61,6 +66,7 @@ class FlopBreakdown:
     method: str
     n_matmul_params: int   # N as defined in the module docstring
     mfu_basis: str         # "6N+12LHQT" or "4N+12LHQT+adapter"
+    head: int = 0          # of `total` (and of model FLOPs): the output head's part, run per target token
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -154,10 +160,14 @@ def train_flops_per_token(arch: ArchSpec, seq_len: int, method: Method,
     # Checkpointed layers rerun their forward; the head is outside them and is not rerun.
     recompute = (2 * block_matmul_params(arch) + attn_fwd + adapter_fwd) if grad_checkpointing else 0
     model = forward + backward + attention + adapter
+    # The head: forward + activation gradient, + weight gradient when it trains (full), + its adapter.
+    head_adapter = adapter_forward_flops_per_token(arch, lora_r, [LM_HEAD]) \
+        if method != "full" and LM_HEAD in (lora_targets or ()) else 0
+    head = (6 if method == "full" else 4) * lm_head_params(arch) + 3 * head_adapter
     return FlopBreakdown(
         forward=forward, backward=backward, recompute=recompute, attention=attention, adapter=adapter,
         total=model + recompute, model_flops_for_mfu=model, method=method, n_matmul_params=n,
-        mfu_basis=basis,
+        mfu_basis=basis, head=head,
     )
 
 
@@ -198,3 +208,40 @@ def generation_flops(arch: ArchSpec, prompt_len: int, new_tokens: int) -> int:
         (s * _window_sum(prompt_len + 1, prompt_len + steps, arch.sliding_window) if s else 0)
     decode = steps * 2 * matmul_params(arch) + 4 * arch.num_heads * head_dim(arch) * keys
     return prefill + decode
+
+
+@dataclass(frozen=True)
+class TokenCost:
+    """FLOPs of one step split by what runs where: blocks, attention and block adapters on every
+    input token; the output head on every target token. `*_model` leaves recompute out (MFU)."""
+    input_total: int
+    input_model: int
+    target_total: int
+    target_model: int
+
+    def flops(self, input_tokens: int, target_tokens: int) -> tuple[int, int]:
+        """-> (hardware FLOPs, model FLOPs) of `input_tokens` through the blocks and `target_tokens`
+        through the head."""
+        return (input_tokens * self.input_total + target_tokens * self.target_total,
+                input_tokens * self.input_model + target_tokens * self.target_model)
+
+
+def train_token_cost(b: FlopBreakdown, head_passes: int = 1) -> TokenCost:
+    """A training breakdown as per-input / per-target costs. `head_passes`: how many times the loss
+    runs the head (with its backward) over each target — 2 for logit KD (CE and KD each project)."""
+    return TokenCost(b.total - b.head, b.model_flops_for_mfu - b.head, head_passes * b.head, head_passes * b.head)
+
+
+def teacher_token_cost(arch: ArchSpec, seq_len: int) -> TokenCost:
+    """A frozen teacher's forward: blocks + attention on every input token (2·N_blocks + 4·L·H·Q·T),
+    its head only on the distilled (target) positions (2·V·d)."""
+    block = 2 * block_matmul_params(arch) + attention_forward_flops_per_token(arch, seq_len)
+    head = 2 * lm_head_params(arch)
+    return TokenCost(block, block, head, head)
+
+
+def sequence_forward_flops(arch: ArchSpec, input_len: int, n_targets: int) -> int:
+    """One sequence through a frozen model with the head on `n_targets` positions, attention at the
+    sequence's own length (what distill-cache does per example)."""
+    return input_len * (2 * block_matmul_params(arch) + attention_forward_flops_per_token(arch, input_len)) \
+        + n_targets * 2 * lm_head_params(arch)

@@ -86,10 +86,12 @@ CATALOGUE: dict[str, GpuSpec] = {g.id: g for g in (
     _gpu("a100-40gb", "NVIDIA A100 40GB", 40.0, True, 312, 19.5, 1555, 1.30, 1.00, 3.70),
     _gpu("a100-80gb", "NVIDIA A100 80GB", 80.0, True, 312, 19.5, 2039, 2.00, 1.40, 5.10),
     _gpu("h100-80gb", "NVIDIA H100 80GB SXM", 79.6, True, 989, 67.0, 3350, 3.50, 2.70, 12.0),
-    # Host CPU (2-core development VM): fp32 only; memory is host RAM (detect_gpu measures it).
+    # Host CPU: fp32 only; memory is host RAM (detect_gpu measures it). A CPU "device" is one core:
+    # runs bill core-seconds (process CPU time, trainers/cpu.py) at a cloud VM's price per vCPU-hour,
+    # and MFU uses the calibrated per-core peak; fp32_tflops is only the planner's whole-host guess.
     GpuSpec(id="cpu", name="CPU", vram_gib=24.0, bf16=False, bf16_tflops=0.0, fp16_tflops=0.0,
-            fp32_tflops=0.1, bandwidth_gbs=20.0, price_usd_hour=0.05, price_range_usd=(0.03, 0.10),
-            price_basis="cloud VM"),
+            fp32_tflops=0.1, bandwidth_gbs=20.0, price_usd_hour=0.025, price_range_usd=(0.015, 0.05),
+            price_basis="cloud VM, per core-hour"),
 )}
 
 

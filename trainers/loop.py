@@ -76,6 +76,11 @@ def evaluate(loss_module, examples: list[Example], micro_batch: int, pad_id: int
     return float(total / tokens) if tokens > 0 else None
 
 
+def _section(meter, kind: str):
+    """Evaluation / checkpoint time: reported by the meter beside training, not billed as it."""
+    return nullcontext() if meter is None else meter.section(kind)
+
+
 def _saved_on_cpu(enabled: bool, device: torch.device):
     if not enabled:
         return nullcontext()
@@ -136,7 +141,11 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
     first_loss = last_loss = eval_loss = None
     t0 = time.time()
     step_t = time.time()
-    if meter is not None:
+    if meter is not None:   # the loop owns the meter: restored, started, sectioned, saved here
+        if resumed is not None and "meter" in state:   # the part before the checkpoint counts once
+            meter.load_state_dict(state["meter"])
+        elif resumed is not None:
+            prog.note("checkpoint has no compute-meter state: compute.json covers only the resumed part")
         meter.start()
     for step in range(start_step, total_steps):
         batches = [collate([train_examples[i] for i in plan.micro_batch(step * cfg.grad_accum + j)[1]], pad_id)
@@ -155,7 +164,7 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
         last_loss = loss
         tokens_seen += int(step_tokens)
         if meter is not None:
-            meter.add_tokens(int(step_tokens))
+            meter.add_tokens(int(step_tokens), target_tokens=int(global_targets))   # head: targets only
         now = time.time()
         row = {"step": step + 1, "loss": loss, "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                "targets": int(global_targets), "tokens": int(step_tokens),
@@ -167,20 +176,24 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
             row["mfu"] = meter.snapshot()["mfu"]
         step_t = now
         if eval_cfg.every_steps and (step + 1) % eval_cfg.every_steps == 0 and step + 1 < total_steps:
-            row["eval_loss"] = evaluate(loss_module, eval_examples, cfg.micro_batch_size, pad_id,
-                                        accelerator, eval_cfg.max_batches)
+            with _section(meter, "eval"):
+                row["eval_loss"] = evaluate(loss_module, eval_examples, cfg.micro_batch_size, pad_id,
+                                            accelerator, eval_cfg.max_batches)
         if (step + 1) % cfg.log_every == 0 or step + 1 == total_steps:
             run.log_metrics(row)
         prog.update(step + 1, row)
         if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < total_steps:
-            save_checkpoint(run.checkpoints, step + 1, model, optimizer, scheduler,
-                            {"tokens_seen": tokens_seen, "micro_batches": (step + 1) * cfg.grad_accum},
-                            rank, is_main, cfg.keep_last, accelerator.wait_for_everyone,
-                            scaler=getattr(accelerator, "scaler", None), config_text=run.config_text)
+            with _section(meter, "checkpoint"):
+                save_checkpoint(run.checkpoints, step + 1, model, optimizer, scheduler,
+                                {"tokens_seen": tokens_seen, "micro_batches": (step + 1) * cfg.grad_accum,
+                                 **({"meter": meter.state_dict()} if meter is not None else {})},
+                                rank, is_main, cfg.keep_last, accelerator.wait_for_everyone,
+                                scaler=getattr(accelerator, "scaler", None), config_text=run.config_text)
     if meter is not None:
         meter.pause()
-    eval_loss = evaluate(loss_module, eval_examples, cfg.micro_batch_size, pad_id, accelerator,
-                         eval_cfg.max_batches)
+    with _section(meter, "eval"):
+        eval_loss = evaluate(loss_module, eval_examples, cfg.micro_batch_size, pad_id, accelerator,
+                             eval_cfg.max_batches)
     if eval_loss is not None:
         run.log_metrics({"step": total_steps, "eval_loss": eval_loss})
         prog.note(f"eval loss {eval_loss:.4f}")

@@ -1,9 +1,12 @@
-"""Build the compute meters recipes hand to the loop and to evaluation, and price the hardware.
+"""Build the compute meters recipes hand to the loop and to evaluation, price the hardware, and
+carry a teacher artefact's compute into the run that consumes it.
 
-Every training recipe (sft, distill, …) calls `train_meter(...)` with its built model and examples
-and writes `write_compute(...)` at the end, so compute.json means the same thing in every run
-directory: FLOPs counted from the architecture (trainers.flops) × tokens the loop reports, device
-seconds between start and pause, energy from NVML or null, and cost = device-hours × price.
+Every training recipe calls `train_meter(...)` with its built model and examples; the loop owns the
+meter from there (start, sections, checkpoint state); `finish_training` writes it with
+`write_compute(...)`, so compute.json means the same thing in every run directory: FLOPs counted
+from the architecture (trainers.flops) × the input and target tokens the loop reports, device
+seconds of training only, energy from NVML or null, cost = device-hours × price, plus the compute
+of any teacher cache or traces directory the run trained from, carried in as `teacher`.
 """
 from __future__ import annotations
 
@@ -12,24 +15,35 @@ from pathlib import Path
 from trainers.arch_spec import ArchSpec
 from trainers.compute_meter import ComputeMeter
 from trainers.config.sections import ComputeSection
-from trainers.flops import FlopBreakdown, train_flops_per_token
+from trainers.flops import FlopBreakdown, matmul_params, teacher_token_cost, train_flops_per_token
 from trainers.hardware import detect_gpu, get_gpu
+from trainers.records import ComputeRecord, TeacherCharge, TeacherSource, read_record, write_record
 
 
 def hardware_profile(compute: ComputeSection, precision: str) -> tuple[dict, float, str]:
-    """-> (meter gpu_profile, KRW per device-hour, device type) for this process's hardware."""
+    """-> (meter gpu_profile, KRW per device-hour, device type) for this process's hardware.
+
+    On CPU the device is one core: the peak is this machine's calibrated per-core fp32 rate
+    (trainers/cpu.py) unless `compute.gpu` names a catalogue profile explicitly.
+    """
     import torch
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     gpu = detect_gpu() if compute.gpu == "auto" else get_gpu(compute.gpu)
     if gpu.id == "cpu":
         precision = "fp32"          # the CPU profile only has an fp32 rate
     elif precision == "bf16" and not gpu.bf16:
         precision = "fp16"
     profile = gpu.meter_profile(precision)
-    profile["price_basis"] = gpu.price_basis
-    profile["price_date"] = gpu.price_date
+    profile.update(price_basis=gpu.price_basis, price_date=gpu.price_date, peak_source="catalogue")
+    if gpu.id == "cpu" and device == "cpu":
+        from trainers.cpu import cpu_peak_tflops
+        peak = cpu_peak_tflops()
+        profile.update(peak_tflops=peak["peak_tflops"], peak_source=f"calibrated: {peak['basis']}")
     price = (compute.price_krw_per_hour if compute.price_krw_per_hour is not None
              else gpu.price_krw_hour(compute.krw_per_usd))
-    return profile, price, ("cuda" if torch.cuda.is_available() else "cpu")
+    if compute.price_krw_per_hour is not None:
+        profile["price_basis"] = "config compute.price_krw_per_hour"
+    return profile, price, device
 
 
 def arch_of(model) -> ArchSpec:
@@ -51,16 +65,33 @@ def mean_seq_len(examples) -> int:
     return max(1, round(sum(lengths) / len(lengths))) if lengths else 1
 
 
+def set_threads(meter: ComputeMeter, model) -> None:
+    """On CPU, pick and set the thread count for this model (trainers/cpu.py) and record it."""
+    if meter.device != "cpu":
+        return
+    from trainers.cpu import apply_threads
+    choice = apply_threads(matmul_params(arch_of(model)))
+    meter.threads, meter.threads_reason = choice.threads, choice.reason
+
+
 def train_meter(model, method: str, examples, lora_cfg, gradient_checkpointing: bool,
-                compute: ComputeSection, precision: str) -> ComputeMeter:
-    """A meter whose per-token FLOPs match how this run trains (method, rank, targets, recompute)."""
+                compute: ComputeSection, precision: str, head_passes: int = 1,
+                teacher_model=None) -> ComputeMeter:
+    """A meter whose per-token FLOPs match how this run trains (method, rank, targets, recompute).
+
+    `head_passes`: times the loss runs the output head (forward + backward) per target token.
+    `teacher_model`: a live teacher whose forward runs on every step (blocks on input tokens, head
+    on targets), billed with the step.
+    """
     lora_r = lora_cfg.r if method in ("lora", "qlora") else None
     targets = lora_targets(lora_cfg.target_modules) if lora_r else None
-    per_token = train_flops_per_token(arch_of(model), mean_seq_len(examples), method, lora_r, targets,
-                                      gradient_checkpointing)
+    seq_len = mean_seq_len(examples)
+    per_token = train_flops_per_token(arch_of(model), seq_len, method, lora_r, targets, gradient_checkpointing)
     profile, price, device = hardware_profile(compute, precision)
-    meter = ComputeMeter(per_token, profile, price, device)
-    meter.seq_len = mean_seq_len(examples)   # recorded so compute.json can be recomputed by hand
+    teacher = teacher_token_cost(arch_of(teacher_model), seq_len) if teacher_model is not None else None
+    meter = ComputeMeter(per_token, profile, price, device, head_passes=head_passes, teacher_cost=teacher)
+    meter.seq_len = seq_len   # recorded so compute.json can be recomputed by hand
+    set_threads(meter, model)
     return meter
 
 
@@ -71,25 +102,56 @@ def forward_only_breakdown(flops_per_token: int, label: str) -> FlopBreakdown:
                          n_matmul_params=0, mfu_basis="2N+4LHQT (forward only)")
 
 
-def write_compute(run, meter: ComputeMeter, phase: str = "train", world_size: int = 1,
-                  extra: dict | None = None) -> dict:
+# --- teacher artefacts: distill-cache and traces directories ------------------------------------
+def teacher_source(directory: Path, phase: str) -> TeacherSource:
+    """What a teacher artefact directory recorded about its own compute (absent: said so)."""
+    rec = read_record(Path(directory) / "compute.json", ComputeRecord)
+    if rec is None:
+        return TeacherSource(path=str(directory), phase=phase, total_flops=None, device_hours=None,
+                             cost_krw=None, note="no compute.json (made by an older kdtune): teacher "
+                                                 "compute unknown, not included in totals")
+    return TeacherSource(path=str(directory), phase=rec.phase, total_flops=rec.total_flops,
+                         device_hours=rec.device_hours, cost_krw=rec.cost_krw)
+
+
+def teacher_artefacts(cfg) -> list[tuple[Path, str]]:
+    """The teacher artefacts a training config consumes: its kd.cache_dir, and a data.path that is a
+    traces output directory (it holds traces_config.yaml)."""
+    found = []
+    kd = getattr(cfg, "kd", None)
+    if kd is not None and getattr(kd, "cache_dir", None):
+        found.append((Path(kd.cache_dir), "distill-cache"))
+    data_path = getattr(getattr(cfg, "data", None), "path", None)
+    if data_path and not str(data_path).startswith("builtin:"):
+        p = Path(data_path).expanduser()
+        d = p if p.is_dir() else p.parent
+        if (d / "traces_config.yaml").is_file():
+            found.append((d, "traces"))
+    return found
+
+
+def carry_teachers(meter: ComputeMeter, cfg) -> TeacherCharge | None:
+    """Attach the compute of every teacher artefact `cfg` consumes to the meter's record."""
+    sources = [teacher_source(d, phase) for d, phase in teacher_artefacts(cfg)]
+    if not sources:
+        return None
+    known = [s for s in sources if s.total_flops is not None]
+    costs = [s.cost_krw for s in known]
+    meter.carried = TeacherCharge(
+        pflops=sum(s.total_flops for s in known) / 1e15,
+        device_hours=sum(s.device_hours for s in known),
+        cost_krw=None if any(c is None for c in costs) else sum(costs),
+        complete=len(known) == len(sources), sources=sources)
+    return meter.carried
+
+
+def write_compute(run, meter: ComputeMeter, world_size: int = 1, cfg=None) -> dict:
     """compute.json in the run directory (main process only, via RunDir); returns what was written.
-
-    The loop counts tokens of all processes but times one: with N processes the run held N devices
-    for that time, so device-hours and cost are ×N and MFU is over N devices' peak.
-    """
-    snap = meter.snapshot()
-    if world_size > 1:
-        snap["device_hours"] *= world_size
-        snap["cost_krw"] = None if snap["cost_krw"] is None else snap["cost_krw"] * world_size
-        snap["mfu"] = None if snap["mfu"] is None else snap["mfu"] / world_size
-    snap.update({"phase": phase, "world_size": world_size, "seq_len_mean": getattr(meter, "seq_len", None),
-                 **(extra or {})})
-    run.write_json("compute.json", snap)
-    return snap
+    With `cfg`, the teacher artefacts it consumed are carried in first."""
+    if cfg is not None:
+        carry_teachers(meter, cfg)
+    return write_record(run, "compute.json", meter.record(world_size))
 
 
-def read_compute(run_dir: Path) -> dict | None:
-    import json
-    f = Path(run_dir) / "compute.json"
-    return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+def read_compute(run_dir: Path) -> ComputeRecord | None:
+    return read_record(Path(run_dir) / "compute.json", ComputeRecord)

@@ -1,7 +1,7 @@
 """Accuracy per compute across runs: gather arms from run directories, rank, Pareto, report files.
 
 An arm is one run directory: eval.json gives accuracy with its 95% interval; compute.json gives the
-*training* compute (PFLOPs, device-hours, KRW) — a run whose compute.json is from an evaluation
+*training* compute (PFLOPs, device-hours, KRW; teacher compute carried in included) — a run whose compute.json is from an evaluation
 alone (phase "eval", e.g. the base model) trained nothing and is billed 0. A bench directory
 (bench.json) expands into its arms, failures included, so a failed arm shows in the report
 with its error instead of vanishing.
@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from trainers.errors import UserError
+from trainers.records import ComputeRecord, EvalRecord, ManifestRecord, read_record
 
 
 def _json(path: Path) -> dict | None:
@@ -25,31 +26,37 @@ def _json(path: Path) -> dict | None:
 
 
 def collect_arm(run_dir: Path, name: str | None = None) -> dict:
-    """One arm's row from a run directory (status "no-eval" when it was never evaluated)."""
+    """One arm's row from a run directory (status "no-eval" when it was never evaluated).
+
+    Compute is the record's `totals`: training plus the teacher compute carried in from a cache or
+    traces directory the run trained from (also shown alone as `teacher_pflops`)."""
     run_dir = Path(run_dir)
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) \
         if (run_dir / "config.yaml").is_file() else {}
-    manifest = _json(run_dir / "manifest.json") or {}
-    ev, comp = _json(run_dir / "eval.json"), _json(run_dir / "compute.json") or {}
-    recipe = cfg.get("recipe") or manifest.get("recipe")
-    trained = comp.get("phase", "train") == "train" and recipe != "eval"
+    manifest = read_record(run_dir / "manifest.json", ManifestRecord)
+    ev = read_record(run_dir / "eval.json", EvalRecord)
+    comp = read_record(run_dir / "compute.json", ComputeRecord)
+    recipe = cfg.get("recipe") or (manifest.recipe if manifest else None)
+    trained = (comp is None or comp.phase == "train") and recipe != "eval"
+    billed = comp if trained else None
     row = {"name": name or run_dir.name, "run_dir": str(run_dir), "recipe": recipe,
-           "method": manifest.get("method") or ("base" if recipe == "eval" else None),
+           "method": (manifest.method if manifest else None) or ("base" if recipe == "eval" else None),
            "is_base": recipe == "eval", "status": "ok" if ev else "no-eval", "error": None,
-           "pflops": comp.get("pflops", 0.0) if trained else 0.0,
-           "device_hours": comp.get("device_hours", 0.0) if trained else 0.0,
-           "cost_krw": comp.get("cost_krw", 0.0) if trained else 0.0,
-           "train_seconds": comp.get("seconds") if trained else 0.0,
-           "mfu": comp.get("mfu") if trained else None, "gpu": comp.get("gpu"),
-           "energy_J": comp.get("energy_J") if trained else None}
-    if trained and not comp:
+           "pflops": billed.totals.pflops if billed else 0.0,
+           "teacher_pflops": billed.teacher.pflops if billed and billed.teacher else 0.0,
+           "device_hours": billed.totals.device_hours if billed else 0.0,
+           "cost_krw": billed.totals.cost_krw if billed else 0.0,
+           "train_seconds": billed.seconds if billed else 0.0,
+           "mfu": billed.mfu if billed else None, "gpu": comp.gpu if comp else None,
+           "energy_J": billed.energy_J if billed else None}
+    if trained and comp is None:
         row["status"], row["error"] = "no-compute", "compute.json missing: training compute unknown"
     if ev:
-        row.update({"accuracy": ev["overall"]["accuracy"], "ci95": ev["overall"]["ci95"],
-                    "n": ev["overall"]["n"], "missing": ev["overall"]["missing"], "dataset": ev.get("dataset"),
-                    "chance": ev.get("chance"),
-                    "eval_pflops": ev.get("compute", {}).get("pflops"),
-                    "eval_cost_krw": ev.get("compute", {}).get("cost_krw")})
+        ov = ev.overall
+        row.update({"accuracy": ov.accuracy, "ci95": list(ov.ci95), "n": ov.n, "missing": ov.missing,
+                    "dataset": ev.dataset, "chance": ev.chance,
+                    "eval_pflops": (ev.compute or {}).get("pflops"),
+                    "eval_cost_krw": (ev.compute or {}).get("cost_krw")})
     elif row["error"] is None:
         row["error"] = "eval.json missing: the run was not evaluated"
     return row

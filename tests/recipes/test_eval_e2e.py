@@ -50,10 +50,18 @@ def test_sft_compute_json_is_flops_per_token_times_tokens(lora_run):
                                       grad_checkpointing=False)
     metrics = [json.loads(x) for x in (lora_run / "metrics.jsonl").read_text().splitlines()]
     tokens = sum(r["tokens"] for r in metrics if "tokens" in r)
-    assert comp["tokens"] == tokens > 0
+    targets = sum(r["targets"] for r in metrics if "targets" in r)
+    assert comp["tokens"] == tokens > targets == comp["target_tokens"] > 0
     assert comp["flops_per_token"]["total"] == per_token.total
-    assert comp["total_flops"] == per_token.total * tokens
-    assert comp["pflops"] == pytest.approx(per_token.total * tokens / 1e15)
+    # blocks on every input token, the output head (4·V·d for LoRA) only on trained tokens
+    assert per_token.head == 4 * arch.vocab_size * arch.hidden_size
+    expected = (per_token.total - per_token.head) * tokens + per_token.head * targets
+    assert comp["total_flops"] == expected
+    assert comp["pflops"] == pytest.approx(expected / 1e15)
+    # on CPU: core-seconds priced, a measured per-core peak, MFU a real fraction, threads recorded
+    assert comp["seconds_basis"].startswith("process CPU time") and comp["wall_seconds"] > 0
+    assert comp["peak_source"].startswith("calibrated") and 0 < comp["mfu"] <= 1
+    assert comp["threads"] >= 1 and comp["threads_reason"]
     assert comp["cost_krw"] == pytest.approx(comp["device_hours"] * comp["price_krw_per_hour"])
     assert comp["energy_J"] is None and "cpu" in comp["energy_reason"]   # absent, never invented
     assert all(r.get("mfu") is not None for r in metrics if "loss" in r)

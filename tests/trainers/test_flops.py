@@ -10,7 +10,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from trainers.arch_spec import ArchSpec
 from trainers.flops import (
-    forward_flops_per_token, generation_flops, matmul_params, train_flops_per_token,
+    forward_flops_per_token, generation_flops, matmul_params, sequence_forward_flops, teacher_token_cost,
+    train_flops_per_token, train_token_cost,
 )
 
 TINY = ArchSpec(model_type="qwen2", hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
@@ -93,6 +94,49 @@ def test_forward_and_generation_hand_values():
     decode = 4 * 2 * N + per_ctx * (11 + 12 + 13 + 14)           # 4 steps, contexts 11..14
     assert generation_flops(TINY, prompt_len=10, new_tokens=5) == prefill + decode == 2_205_184
     assert generation_flops(TINY, 10, 0) == 0
+
+
+def test_head_runs_per_target_token_hand_values():
+    full = train_flops_per_token(TINY, T, "full")
+    lora = train_flops_per_token(TINY, T, "lora", lora_r=8)
+    assert full.head == 6 * HEAD == 38_400      # forward, activation grad, weight grad
+    assert lora.head == 4 * HEAD == 25_600      # frozen head: no weight grad
+    # a LoRA adapter on the head rides with it: 6·r·(d+V) = 6·8·164
+    with_head = train_flops_per_token(TINY, T, "lora", lora_r=8, lora_targets=ALL + ["lm_head"])
+    assert with_head.head == 4 * HEAD + 6 * 8 * (64 + 100) == 33_472
+    cost = train_token_cost(full)
+    # 32 input tokens of which 10 are trained: blocks on 32, head on 10
+    assert cost.flops(32, 10) == (32 * (FULL - 38_400) + 10 * 38_400,) * 2 == (16_112_640,) * 2
+    ck = train_token_cost(train_flops_per_token(TINY, T, "full", grad_checkpointing=True))
+    assert ck.flops(32, 10) == (32 * (FULL_CKPT - 38_400) + 10 * 38_400, 16_112_640)   # MFU: no recompute
+    kd = train_token_cost(lora, head_passes=2)  # logit KD: the CE and the KD loss each run the head
+    assert kd.flops(32, 10) == (32 * (LORA - 25_600) + 10 * 2 * 25_600,) * 2
+    teacher = teacher_token_cost(TINY, T)
+    assert teacher.flops(32, 10) == (32 * (2 * BLOCKS + ATTN_FWD) + 10 * 2 * HEAD,) * 2 == (5_370_880,) * 2
+    assert sequence_forward_flops(TINY, 32, 10) == 5_370_880   # at the sequence's own length T=32
+
+
+def test_torch_counter_agrees_head_on_targets_only():
+    """The real SFT loss (chunked CE) on one 32-token sequence with 10 trained positions costs blocks
+    × 32 + head × 10 by torch's own count: the head never sees the other 22 positions. LoRA, so the
+    head is frozen: a trainable head's weight gradient is an in-place addmm_, which torch's counter
+    does not see (it does run: FlopBreakdown.head counts it for full fine-tuning)."""
+    peft = pytest.importorskip("peft")
+    from trainers.chat_format import IGNORE
+    from trainers.losses.sft_loss import SFTLoss
+    base = _model()
+    base.enable_input_require_grads()
+    model = peft.get_peft_model(base, peft.LoraConfig(r=8, target_modules=ALL, lora_dropout=0.0)).train()
+    ids = torch.randint(0, 100, (1, T))
+    labels = torch.full((1, T), IGNORE)
+    labels[0, 21:31] = ids[0, 21:31]             # 10 trained tokens, predicted from positions 20..29
+    loss = SFTLoss(model, chunk_size=4)
+    with FlopCounterMode(display=False) as counter:
+        out = loss({"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels})
+        out.loss_sum.backward()
+    assert int(out.n_tokens) == 10
+    expected = train_token_cost(train_flops_per_token(TINY, T, "lora", lora_r=8)).flops(32, 10)[0]
+    assert counter.get_total_flops() == expected == 32 * (LORA - 4 * HEAD) + 10 * 4 * HEAD
 
 
 def test_bad_inputs_fail_loudly():

@@ -7,21 +7,34 @@ import pytest
 import yaml
 
 from recipes.cli import main
+from trainers.errors import UserError
 from trainers.reporting import build_report, collect, markdown, pareto, write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+def compute_record(phase: str, pflops: float, krw: float, hours: float, teacher: dict | None = None) -> dict:
+    """A compute.json as the meter writes it (trainers.records.ComputeRecord), for the given totals."""
+    from trainers.records import ComputeRecord, TeacherCharge, totals_with
+    charge = TeacherCharge(**teacher) if teacher else None
+    return ComputeRecord(
+        phase=phase, device="cpu", gpu="CPU", tokens=1000, target_tokens=400, total_flops=int(pflops * 1e15),
+        model_flops=int(pflops * 1e15), pflops=pflops, seconds=hours * 3600, seconds_basis="wall clock",
+        wall_seconds=hours * 3600, tokens_per_s=None, achieved_tflops=None, model_tflops=None,
+        peak_tflops=None, mfu=None, mfu_basis="4N+12LHQT+adapter", energy_J=None, energy_reason="cpu",
+        device_hours=hours, price_krw_per_hour=krw / hours, cost_krw=krw, teacher=charge,
+        totals=totals_with(pflops, hours, krw, charge)).model_dump(mode="json")
+
+
 def fake_run(root: Path, name: str, recipe: str, method: str | None, correct: int, n: int,
-             pflops: float, krw: float, hours: float) -> Path:
+             pflops: float, krw: float, hours: float, teacher: dict | None = None) -> Path:
     from trainers.evaluation.intervals import wilson_interval
     d = root / name
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(yaml.safe_dump({"recipe": recipe}))
     (d / "manifest.json").write_text(json.dumps({"recipe": recipe, "method": method}))
     phase = "eval" if recipe == "eval" else "train"
-    (d / "compute.json").write_text(json.dumps({"phase": phase, "pflops": pflops, "cost_krw": krw,
-                                                "device_hours": hours, "seconds": hours * 3600}))
+    (d / "compute.json").write_text(json.dumps(compute_record(phase, pflops, krw, hours, teacher)))
     (d / "eval.json").write_text(json.dumps({"dataset": "synth-mcqa:finance", "overall": {
         "n": n, "correct": correct, "missing": 0, "accuracy": correct / n, "ci95": list(wilson_interval(correct, n))},
         "compute": {"pflops": 1e-6, "cost_krw": 0.01}}))
@@ -67,6 +80,19 @@ def test_report_ranks_gains_overlaps_and_pareto(runs):
     assert "overlaps 2 of the other 3 arms" in table
 
 
+def test_teacher_compute_carried_into_a_run_is_billed_in_its_totals(tmp_path):
+    teacher = {"pflops": 4.0, "device_hours": 1.5, "cost_krw": 300.0, "complete": True,
+               "sources": [{"path": "cache/fin", "phase": "distill-cache", "total_flops": int(4e15),
+                            "device_hours": 1.5, "cost_krw": 300.0}]}
+    run = fake_run(tmp_path, "kd-cached", "distill", "lora", 130, 200, 2.0, 500.0, 0.5, teacher)
+    (arm,), _ = collect([run])
+    assert (arm["pflops"], arm["teacher_pflops"], arm["device_hours"], arm["cost_krw"]) == (6.0, 4.0, 2.0, 800.0)
+    assert arm["train_seconds"] == 0.5 * 3600        # training alone
+    (run / "compute.json").write_text(json.dumps({"phase": "train", "pflops": 1.0}))   # not a record
+    with pytest.raises(UserError, match="not a valid ComputeRecord"):
+        collect([run])
+
+
 def test_report_files_and_cli_rebuild(runs, tmp_path):
     out = tmp_path / "rep"
     write_report(collect(runs)[0], out)
@@ -102,7 +128,7 @@ def test_bench_records_a_failing_arm_and_reports_the_others(tmp_path):
     assert sorted(report["ranking"]) == ["base", "lora"]
     lora = next(a for a in report["arms"] if a["name"] == "lora")
     comp = json.loads((bench / "lora" / "compute.json").read_text())
-    assert lora["pflops"] == comp["pflops"] > 0 and comp["price_krw_per_hour"] == 1000.0
+    assert lora["pflops"] == comp["totals"]["pflops"] == comp["pflops"] > 0 and comp["price_krw_per_hour"] == 1000.0
     assert (bench / "lora" / "eval.json").is_file() and (bench / "data" / "train.jsonl").is_file()
     assert "**failed**" in (bench / "report.md").read_text()
     assert (bench / "accuracy_vs_krw.png").read_bytes().startswith(PNG)

@@ -93,7 +93,7 @@ def run_generate(model, tokenizer, bench: Benchmark, spec) -> tuple[list[ItemRes
 def evaluate_benchmark(model, tokenizer, bench: Benchmark, spec, profile: dict, price: float | None,
                        device: str) -> dict:
     """The eval.json body (without the description of what was evaluated)."""
-    meter = ComputeMeter(forward_only_breakdown(0, "eval"), profile, price, device)
+    meter = ComputeMeter(forward_only_breakdown(0, "eval"), profile, price, device, phase="eval")
     meter.start()
     run = run_mcqa if bench.mode == "mcqa" else run_generate
     results, extra, flops, tokens = run(model, tokenizer, bench, spec)
