@@ -8,6 +8,11 @@ compute.json, eval.json), trained in this process by its recipe's own `run`. An 
 a bad override, out of memory, a crash — is recorded in bench.json with its error and the bench
 goes on; the report lists it as failed. bench.json is rewritten after every arm, so a killed bench
 still leaves a reportable directory.
+
+The same bench run twice gives the same accuracies, item by item (tests/recipes/test_bench_determinism.py):
+every arm is seeded from its own config before it starts, and on CPU torch's deterministic
+algorithms are on for the bench. CPU sums still depend on the thread count (1 vs 2 threads moved
+the tiny arms' losses in the 7th digit), so bench.json records each arm's threads.
 """
 from __future__ import annotations
 
@@ -64,6 +69,10 @@ def run_arm(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path: str |
     if arm.recipe not in RECIPES:
         raise UserError(f"arm {arm.name}: unknown recipe {arm.recipe!r}; known: {', '.join(sorted(RECIPES))}")
     train_cfg = load_config(train_config, arm_overrides(cfg, arm, bench_dir, data_path), recipe=arm.recipe)
+    # Every arm starts from its own seed, whatever ran (or failed) before it in this process: an
+    # arm's result then depends on its config alone, not on its place in the list.
+    from accelerate.utils import set_seed
+    set_seed(train_cfg.train.seed if hasattr(train_cfg, "train") else 0)
     if arm.base_only:
         model = getattr(train_cfg, "model", None) or getattr(train_cfg, "student")
         ev = EvalConfig(model=model, eval=cfg.eval, compute=cfg.compute,
@@ -91,6 +100,8 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
     baseline = cfg.baseline or next((a.name for a in cfg.arms if a.base_only), None)
     record = {"config": config_stem, "baseline": baseline, "arms": []}
     t0 = time.time()
+    deterministic = _deterministic_on_cpu()
+    record["deterministic_algorithms"] = deterministic
     for i, arm in enumerate(cfg.arms, 1):
         print(f"== bench arm {i}/{len(cfg.arms)}: {arm.name} ==", flush=True)
         started = time.time()
@@ -98,6 +109,7 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
         try:
             run_arm(cfg, arm, bench_dir, data_path)
             entry["status"] = "ok"
+            entry["threads"] = _threads()   # CPU results are bitwise reproducible at a fixed thread count
         except Exception as e:   # any arm failure (bad config, OOM, crash) is recorded, the bench goes on
             entry["status"] = "failed"
             entry["error"] = f"{type(e).__name__}: {e}"
@@ -110,6 +122,9 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
                                               encoding="utf-8")
         gc.collect()   # free the arm's model before the next one is built
         _empty_cuda_cache()
+    if deterministic:
+        import torch
+        torch.use_deterministic_algorithms(False)
     arms, _ = collect([bench_dir])
     report = write_report(arms, bench_dir, baseline, title=f"kdtune bench: {config_stem}",
                           description=cfg.description)
@@ -117,6 +132,23 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
           f"{len(cfg.arms) - len(report['ranking'])} failed) in {time.time() - t0:.0f}s")
     holder.unlock()
     return bench_dir
+
+
+def _deterministic_on_cpu() -> bool:
+    """On CPU, ask torch for deterministic kernels for the bench's duration: free there (CPU kernels
+    are deterministic already; an op without such a kernel warns instead of passing silently). Not
+    on a GPU, where it slows kernels down and needs CUBLAS_WORKSPACE_CONFIG set before CUDA starts.
+    -> whether it was set here (and is to be unset at the end)."""
+    import torch
+    if torch.cuda.is_available() or torch.are_deterministic_algorithms_enabled():
+        return False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return True
+
+
+def _threads() -> int:
+    import torch
+    return torch.get_num_threads()
 
 
 def _empty_cuda_cache() -> None:

@@ -61,7 +61,7 @@ def draw_accuracy_vs(report: dict, x_key: str, x_label: str):
                     label="Pareto-optimal arm (95% interval)" if on_front else "dominated arm (95% interval)")
         points.append((a["name"], x, y, lo, hi))
     front = sorted((x, y) for name, x, y, _, _ in points if name in front_names)
-    if front:
+    if len(front) > 1:
         # A step line: between two frontier arms, the best accuracy affordable is the cheaper one's.
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:red", alpha=0.5,
                 label="Pareto frontier")

@@ -104,13 +104,18 @@ def overlaps(a: dict, b: dict) -> bool:
 
 def cost_unit_krw(costs: list[float | None]) -> float:
     """The KRW amount gains are quoted per: the largest power of ten not above the cheapest trained
-    arm's cost, and at least 1 KRW (the won has no smaller unit in use). A gain is then never
-    extrapolated to a sum far beyond what was spent: a 0.4-KRW CPU arm's +1.5 points are "+3.6 pp
-    per KRW", not "+3,750 pp per 1,000 KRW" — more than the 100 points accuracy has."""
+    arm's cost. No gain is then extrapolated past the money actually spent, so no figure exceeds the
+    gain itself (at most 100 points): a 0.42-KRW CPU arm's +1.5 points read "+0.36 pp per 0.1 KRW",
+    not "+3,571 pp per 1,000 KRW"; a 12,000-KRW GPU arm's +20 points "+16.67 pp per 10,000 KRW"."""
     spent = [c for c in costs if c and c > 0]
     if not spent:
         return 1.0
-    return float(10 ** max(0, math.floor(math.log10(min(spent)))))
+    return 10.0 ** math.floor(math.log10(min(spent)))
+
+
+def krw_amount(unit: float) -> str:
+    """1,000 / 1 / 0.01 — thousands separators, no float noise."""
+    return f"{unit:,.0f}" if unit >= 1 else f"{unit:.{-math.floor(math.log10(unit))}f}"
 
 
 def build_report(arms: list[dict], baseline: str | None = None, title: str = "kdtune benchmark",
@@ -146,6 +151,13 @@ def _num(x, fmt: str) -> str:
     return "–" if x is None else format(x, fmt)
 
 
+def _amount(x: float | None) -> str:
+    """12,000 / 2.35 / 0.0049: a CPU arm's fraction of a won keeps its digits instead of "0.00"."""
+    if x is None:
+        return "–"
+    return "0" if x == 0 else f"{x:,.0f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) >= 1 else f"{x:.2g}"
+
+
 def _signed(x: float) -> str:
     """+3.57, -0.12, +0.0042: two decimals, or two significant digits below 0.01."""
     return f"{x:+.2f}" if abs(x) >= 0.01 or x == 0 else f"{x:+.2g}"
@@ -165,7 +177,7 @@ def markdown(report: dict) -> str:
                   f"Accuracy with its 95% interval; compute and cost are for training.", ""]
     unit = report.get("cost_unit_krw", 1.0)
     lines += ["| rank | arm | method | accuracy [95% CI] | n | PFLOPs | device-hours | KRW | "
-              f"Δacc (pp) per {unit:,.0f} KRW | Pareto (PFLOP / KRW) | intervals overlap with |",
+              f"Δacc (pp) per {krw_amount(unit)} KRW | Pareto (PFLOP / KRW) | intervals overlap with |",
               "|---:|---|---|---|---:|---:|---:|---:|---:|---|---|"]
     for a in report["arms"]:
         if a["status"] != "ok":
@@ -179,13 +191,13 @@ def markdown(report: dict) -> str:
         par = "/".join("✓" if a["name"] in report[k] else "·" for k in ("pareto_pflops", "pareto_krw"))
         lines.append(
             f"| {a['rank']} | {a['name']} | {_method(a)} | {a['accuracy']:.1%} "
-            f"[{lo:.1%}, {hi:.1%}] | {a['n']} | {_num(a['pflops'], '.3g')} | {_num(a['device_hours'], '.4f')} "
-            f"| {_num(a['cost_krw'], '.2f')} | {gain} | {par} "
+            f"[{lo:.1%}, {hi:.1%}] | {a['n']} | {_num(a['pflops'], '.3g')} | {_amount(a['device_hours'])} "
+            f"| {_amount(a['cost_krw'])} | {gain} | {par} "
             f"| {', '.join(a['overlaps_with']) or 'none'} |")
     ranked = [a for a in report["arms"] if a["status"] == "ok"]
     if report.get("baseline") and len(ranked) > 1:
-        lines += ["", f"Δacc: accuracy minus {report['baseline']}'s, in percentage points, per {unit:,.0f} KRW "
-                      f"of training (the cheapest arm's cost rounded down to a power of ten, at least 1 KRW). "
+        lines += ["", f"Δacc: accuracy minus {report['baseline']}'s, in percentage points, per {krw_amount(unit)} "
+                      f"KRW of training (the cheapest trained arm's cost rounded down to a power of ten). "
                       f"†: the arm's interval overlaps the baseline's, so its gain is within this eval's noise."]
     if len(ranked) > 1:
         top = ranked[0]
@@ -209,7 +221,7 @@ def write_report(arms: list[dict], out_dir: Path, baseline: str | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     report = build_report(arms, baseline, title, description)
     report["plots"] = {
-        "pflops": plot_accuracy_vs(report, "pflops", "training PFLOPs", out_dir / "accuracy_vs_pflops.png"),
+        "pflops": plot_accuracy_vs(report, "pflops", "training compute", out_dir / "accuracy_vs_pflops.png"),
         "krw": plot_accuracy_vs(report, "cost_krw", "training cost (KRW)", out_dir / "accuracy_vs_krw.png"),
     }
     (out_dir / "report.md").write_text(markdown(report) + "\n![accuracy vs PFLOPs](accuracy_vs_pflops.png)\n"
