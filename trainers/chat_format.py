@@ -88,6 +88,23 @@ def gemma_segments(messages: list[dict], specials: dict, keep_think: bool) -> li
     return segs
 
 
+def plain_segments(messages: list[dict], specials: dict, keep_think: bool) -> list[Segment]:
+    """No chat markup, for base models that never saw any: each user text, then "답: " and the
+    answer, which ends at its newline (the trained end-of-answer, where generation stops). A base
+    model reads k-shot examples in this layout as a document it knows how to continue (Gemma 3 270M
+    base, finance test, 4-shot: 33% vs 10% with Gemma's chat markup); system text opens the prompt."""
+    texts = _assistant_texts(messages, keep_think)
+    segs, after_answer = [Segment(specials["bos"], False)], False
+    for m, text in zip(messages, texts):
+        if m["role"] == "assistant":
+            segs.append(Segment(text.strip() + "\n", True))
+        else:   # a blank line between a solved example and the next text; none after the answer
+            end = "\n\n" if m["role"] == "system" else "\n답: "
+            segs.append(Segment(("\n" if after_answer else "") + text.strip() + end, False))
+        after_answer = m["role"] == "assistant"
+    return segs
+
+
 # Gemma 3's own template (text only), which `gemma_segments` reproduces token for token; kdtune gives
 # it to Gemma tokenizers that ship none (the base model's GGUF) so generation prompts match training.
 GEMMA_CHAT_TEMPLATE = (
@@ -104,7 +121,8 @@ GEMMA_CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
 )
 
-FORMATS = {"r1": r1_segments, "chatml": chatml_segments, "llama3": llama3_segments, "gemma": gemma_segments}
+FORMATS = {"r1": r1_segments, "chatml": chatml_segments, "llama3": llama3_segments, "gemma": gemma_segments,
+           "plain": plain_segments}
 # First match wins; Gemma first, since its 262k vocabulary is the one most likely to hold others' markers.
 MARKERS = {"gemma": "<start_of_turn>", "r1": "<｜Assistant｜>", "chatml": "<|im_start|>",
            "llama3": "<|start_header_id|>"}

@@ -84,6 +84,23 @@ def test_chatml_answer_excludes_the_untrained_newline(qwen):
     assert enc.terminator == "<|im_end|>"
 
 
+def test_plain_format_for_base_models(qwen):
+    """plain: no markup; the prompt ends with "답: ", the scored answer is the label and its newline,
+    and with shots every solved example reads "text / 답: label" — the same tokens training sees."""
+    _, tok = qwen
+    task = get_task("finance")
+    shots = [{"text": "적금 만기 재예치", "label": "예금·적금"}]
+    enc = encode_prompt(tok, "plain", prompt_chat(task, TEXT, shots), task.labels)
+    assert [tok.decode(c) for c in enc.continuations] == [lab + "\n" for lab in task.labels]
+    assert tok.decode(enc.prompt).endswith(TEXT + "\n답: ")
+    assert "답: 예금·적금\n\n" in tok.decode(enc.prompt)
+    enc = encode_prompt(tok, "plain", prompt_chat(task, TEXT), task.labels)
+    ids, labels = tokenize_chat(training_chat({"text": TEXT, "label": "카드"}, task), tok, "plain", 4096)
+    j = task.labels.index("카드")
+    assert ids == enc.contexts[j] + enc.continuations[j]
+    assert [i for i, m in enumerate(labels) if m != IGNORE] == list(range(len(enc.prompt), len(ids)))
+
+
 @pytest.mark.parametrize("batch_size", [1, 3, 8])
 def test_batched_label_scores_equal_the_naive_loop(qwen, batch_size):
     model, tok = qwen

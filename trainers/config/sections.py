@@ -31,9 +31,10 @@ class ModelSection(Section):
     keep_layers: int | list[int] | None = Field(
         None, description="Keep only these decoder layers (0-based list) or this many, evenly spaced "
         "with the first and last: a smaller student made from the model (trainers.layer_subset).")
-    chat_format: Literal["auto", "r1", "chatml", "llama3", "gemma", "template"] = Field(
+    chat_format: Literal["auto", "r1", "chatml", "llama3", "gemma", "plain", "template"] = Field(
         "auto", description="How chats become tokens. auto picks from the tokenizer's special tokens; "
-        "r1 keeps <think> in the trained answer (the tokenizer's own R1 template strips it).")
+        "r1 keeps <think> in the trained answer (the tokenizer's own R1 template strips it); plain: no "
+        "markup, 'text\\n답: answer' (base models that never saw a chat format).")
 
 
 class LoraSection(Section):
