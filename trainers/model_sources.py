@@ -6,8 +6,9 @@
   * any `.gguf` file of an architecture transformers reads (Gemma 3, Llama, Qwen2, ...).
 
 transformers dequantises a GGUF on every load (20-80 s for Gemma 3 270M on 2 cores), so the first
-use converts it into a plain transformers directory — fp32 safetensors (dequantised values kept
-exactly), tokenizer files, and `kdtune_source.json` with the provenance the run manifest records —
+use converts it (trainers.gguf_convert) into a plain transformers directory — fp32 safetensors
+(dequantised values kept exactly), tokenizer files, and `kdtune_source.json` with the provenance
+the run manifest records —
 keyed by the GGUF file's sha256 under `cache_root()` (default ~/.cache/kdtune/models).
 Later loads read that directory in seconds. The conversion writes into a temporary directory and
 renames it into place, under a file lock, so two processes starting at once convert once and never
@@ -179,7 +180,9 @@ def _ensure(sha: str, label: str, gguf_file, extra: dict) -> Path:
             print(f"converting {label} ({src.name}, {src.stat().st_size / 1e6:.0f} MB GGUF) into the "
                   f"kdtune model cache once, ~1 min on 2 CPU cores: {target}", flush=True)
             start = time.monotonic()
-            record = convert_gguf(src, tmp, {**extra, "gguf_file": src.name, "gguf_sha256": sha})
+            from trainers.gguf_convert import convert_gguf
+            record = convert_gguf(src, tmp, {**extra, "gguf_file": src.name, "gguf_sha256": sha,
+                                             "format_version": FORMAT_VERSION})
             if src.parent == tmp:
                 src.unlink()                     # an assembled copy: the safetensors replace it
             (tmp / MARKER).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -209,81 +212,3 @@ class _lock:
 
     def __exit__(self, *exc):
         self.f.close()                           # closing releases the lock
-
-
-def gguf_metadata(path: Path) -> dict:
-    """The GGUF header's scalar fields (arrays such as the vocabulary come back as their length)."""
-    from transformers.integrations.gguf.reader import read_gguf_metadata
-    return read_gguf_metadata(str(path))[0]
-
-
-def quantisation_name(file_type: int | None) -> str | None:
-    if file_type is None:
-        return None
-    try:
-        from gguf import LlamaFileType
-        return LlamaFileType(file_type).name.removeprefix("MOSTLY_")
-    except (ImportError, ValueError):
-        return f"file_type {file_type}"
-
-
-def convert_gguf(src: Path, out: Path, record: dict) -> dict:
-    """Dequantise `src` into `out` (transformers layout) and return its provenance record."""
-    try:
-        import gguf  # noqa: F401  (transformers needs it to read the file)
-    except ImportError:
-        raise UserError(f"reading GGUF files needs the gguf package: {INSTALL_HINT} (or pip install gguf)") from None
-    import torch
-    import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-    meta = gguf_metadata(src)
-    arch = meta.get("general.architecture")
-    kwargs = dict(gguf_file=src.name, local_files_only=True)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(src.parent, dtype=torch.float32,
-                                                     quantization_config=GgufConfig(dequantize=True), **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(src.parent, **kwargs)
-    except (ValueError, OSError, KeyError) as e:
-        raise UserError(f"cannot convert {src} ({arch} GGUF) with transformers {transformers.__version__}: "
-                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    # The dequantised model still carries the GGUF quantiser; it is plain fp32 now, and
-    # save_pretrained refuses a model it believes is quantised.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.config.name_or_path = record.get("name") or src.stem
-    added_template = _gemma_chat_setup(model, tokenizer)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return {**record, "format_version": FORMAT_VERSION, "architecture": arch, "model_type": model.config.model_type,
-            "gguf_name": meta.get("general.name"), "gguf_license": meta.get("general.license"),
-            "quantisation": quantisation_name(meta.get("general.file_type")),
-            "parameters": sum(p.numel() for p in model.parameters()), "dtype": "float32",
-            "chat_template": "added: Gemma turn format (the GGUF has none)" if added_template else
-            ("from the GGUF" if getattr(tokenizer, "chat_template", None) else None),
-            "note": "weights dequantised from the quantised GGUF: the real model, slightly perturbed",
-            "converted_with": {"transformers": transformers.__version__, "gguf": _version("gguf"),
-                               "torch": torch.__version__}}
-
-
-def _gemma_chat_setup(model, tokenizer) -> bool:
-    """A Gemma vocabulary without a chat template (the base model's GGUF): give it the Gemma turn
-    format that kdtune trains with (trainers.chat_format), so generation prompts match training, and
-    let `<end_of_turn>` end generation as it ends a trained answer. -> whether a template was added."""
-    from trainers.chat_format import GEMMA_CHAT_TEMPLATE
-    end_turn = tokenizer.get_vocab().get("<end_of_turn>")
-    if end_turn is None or getattr(tokenizer, "chat_template", None):
-        return False
-    tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
-    eos = model.generation_config.eos_token_id
-    eos = list(eos) if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []
-    model.generation_config.eos_token_id = eos + [end_turn] if end_turn not in eos else eos
-    return True
-
-
-def _version(dist: str) -> str | None:
-    import importlib.metadata
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None

@@ -22,7 +22,7 @@ def model_family(path: str) -> str:
     if local.is_file():
         model_type = json.loads(local.read_text()).get("model_type")
     elif path.lower().endswith(".gguf") and Path(path).expanduser().is_file():
-        from trainers.model_sources import gguf_metadata
+        from trainers.gguf_convert import gguf_metadata
         model_type = gguf_metadata(Path(path).expanduser()).get("general.architecture")
     else:
         try:

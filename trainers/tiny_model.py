@@ -45,10 +45,11 @@ ARCH_SIZES = {  # small but not degenerate: GQA (4 query / 2 kv heads), two bloc
     "llama": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                   intermediate_size=192, tie_word_embeddings=False),
     # Gemma 3's shape at toy size: 4 query heads / 1 kv head of width 32 (hidden/heads would be 16),
-    # two sliding-window layers (window 16, shorter than smoke sequences) then one global, tied.
-    "gemma3": dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=1,
-                   head_dim=32, query_pre_attn_scalar=32, intermediate_size=128, sliding_window=16,
-                   layer_types=["sliding_attention", "sliding_attention", "full_attention"],
+    # tied, and its 5:1 pattern — five sliding-window layers (window 16, shorter than smoke
+    # sequences) then a global one. Six layers and the query scale 1/√256, because a GGUF records
+    # neither the pattern nor the scale: readers assume Gemma's, so only these survive a GGUF round trip.
+    "gemma3": dict(hidden_size=64, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=1,
+                   head_dim=32, query_pre_attn_scalar=256, intermediate_size=128, sliding_window=16,
                    tie_word_embeddings=True),
 }
 SHIPPED_SFT = Path(__file__).resolve().parents[1] / "data_tools" / "shipped" / "sft"

@@ -1,7 +1,7 @@
 """Gemma 3 in the FLOP counter and ArchSpec: head_dim ≠ hidden/heads, sliding-window layers, tied
 embeddings, four norms + q/k norms per block — by hand arithmetic, written out to redo on paper.
 
-The tiny Gemma 3 (trainers.tiny_model "gemma3"): hidden 64, 3 layers (sliding, sliding, global),
+The tiny Gemma 3 (trainers.tiny_model "gemma3"): hidden 64, 6 layers (5 sliding, then 1 global),
 4 query heads / 1 KV head of width 32 (hidden/heads would be 16), intermediate 128, window 16, tied.
 
 Run: OMP_NUM_THREADS=1 python -m pytest tests/trainers/test_flops_gemma.py -q
@@ -14,9 +14,9 @@ from trainers.flops import (attention_forward_flops_per_token, attention_keys, b
                             generation_flops, lm_head_params, matmul_params, train_flops_per_token)
 
 V = 2048
-GEMMA = ArchSpec(model_type="gemma3_text", hidden_size=64, num_layers=3, num_heads=4, num_kv_heads=1,
+GEMMA = ArchSpec(model_type="gemma3_text", hidden_size=64, num_layers=6, num_heads=4, num_kv_heads=1,
                  intermediate_size=128, vocab_size=V, tie_embeddings=True, head_dim=32,
-                 sliding_window=16, sliding_layers=2)
+                 sliding_window=16, sliding_layers=5)
 
 # one block: q 64→4·32, k 64→32, v 64→32, o 128→64, gate/up 64→128, down 128→64
 BLOCK = 64 * 128 + 64 * 32 + 64 * 32 + 128 * 64 + 3 * 64 * 128        # 45,056
@@ -26,38 +26,38 @@ HEAD = V * 64                                                         # 131,072 
 def test_linear_shapes_use_head_dim_not_hidden_over_heads():
     shapes = GEMMA.linear_shapes()
     assert shapes["q_proj"] == (64, 128) and shapes["k_proj"] == (64, 32) and shapes["o_proj"] == (128, 64)
-    assert block_matmul_params(GEMMA) == 3 * BLOCK == 135_168
-    assert matmul_params(GEMMA) == 3 * BLOCK + HEAD == 266_240
+    assert block_matmul_params(GEMMA) == 6 * BLOCK == 270_336
+    assert matmul_params(GEMMA) == 6 * BLOCK + HEAD == 401_408
 
 
 def test_attention_counts_the_window_on_sliding_layers():
-    # T = 32 > window: the global layer sees 32 keys, each sliding layer 16 -> 64 keys in all
-    assert attention_keys(GEMMA, 32) == 32 + 2 * 16 == 64
-    assert attention_forward_flops_per_token(GEMMA, 32) == 4 * 4 * 32 * 64 == 32_768
-    # without windows it would be 4·L·H·Q·T = 4·3·4·32·32
+    # T = 32 > window: the global layer sees 32 keys, each sliding layer 16 -> 112 keys in all
+    assert attention_keys(GEMMA, 32) == 32 + 5 * 16 == 112
+    assert attention_forward_flops_per_token(GEMMA, 32) == 4 * 4 * 32 * 112 == 57_344
+    # without windows it would be 4·L·H·Q·T = 4·6·4·32·32
     no_window = ArchSpec(**{**GEMMA.to_dict(), "sliding_window": None, "sliding_layers": 0})
-    assert attention_forward_flops_per_token(no_window, 32) == 4 * 3 * 4 * 32 * 32 == 49_152
+    assert attention_forward_flops_per_token(no_window, 32) == 4 * 6 * 4 * 32 * 32 == 98_304
     # T = 8 < window: every layer sees all 8 keys, the plain 4·L·H·Q·T
-    assert attention_forward_flops_per_token(GEMMA, 8) == 4 * 3 * 4 * 32 * 8 == 12_288
+    assert attention_forward_flops_per_token(GEMMA, 8) == 4 * 6 * 4 * 32 * 8 == 24_576
 
 
 def test_training_flops_hand_values_with_windows():
     b = train_flops_per_token(GEMMA, 32, "lora", lora_r=4)
-    n = 3 * BLOCK + HEAD
+    n = 6 * BLOCK + HEAD
     # LoRA r=4 forward per layer: 2·4·Σ(in+out) = 8·(192 + 96 + 96 + 192 + 192 + 192 + 192) = 9,216
-    adapter_fwd = 3 * 8 * (192 + 96 + 96 + 192 + 192 + 192 + 192)
-    assert adapter_fwd == 27_648
-    assert (b.forward, b.backward, b.attention, b.adapter) == (2 * n, 2 * n, 3 * 32_768, 3 * adapter_fwd)
-    assert b.total == 4 * 266_240 + 98_304 + 82_944 == 1_246_208
+    adapter_fwd = 6 * 8 * (192 + 96 + 96 + 192 + 192 + 192 + 192)
+    assert adapter_fwd == 55_296
+    assert (b.forward, b.backward, b.attention, b.adapter) == (2 * n, 2 * n, 3 * 57_344, 3 * adapter_fwd)
+    assert b.total == 4 * 401_408 + 172_032 + 165_888 == 1_943_552
 
 
 def test_generation_flops_hand_values_and_naive_loop():
     # prompt 10, 12 new tokens: prefill attends over min(10, 16) = 10 keys everywhere; the 11 decode
     # steps see contexts 11..21 — all of them on the global layer (sum 176), capped at 16 on the
-    # sliding ones (11+12+13+14+15+16 + 5·16 = 161)
-    prefill = 10 * (2 * 3 * BLOCK + 4 * 4 * 32 * (3 * 10)) + 2 * HEAD
-    decode = 11 * 2 * (3 * BLOCK + HEAD) + 4 * 4 * 32 * (176 + 2 * 161)
-    assert generation_flops(GEMMA, 10, 12) == prefill + decode == 9_231_360
+    # five sliding ones (11+12+13+14+15+16 + 5·16 = 161 each)
+    prefill = 10 * (2 * 6 * BLOCK + 4 * 4 * 32 * (6 * 10)) + 2 * HEAD
+    decode = 11 * 2 * (6 * BLOCK + HEAD) + 4 * 4 * 32 * (176 + 5 * 161)
+    assert generation_flops(GEMMA, 10, 12) == prefill + decode == 15_309_312
     # the closed form agrees with a step-by-step loop on windows and long generations alike
     for p, k in [(3, 40), (20, 1), (16, 2), (100, 37)]:
         naive = p * (2 * block_matmul_params(GEMMA) + attention_forward_flops_per_token(GEMMA, p)) \
