@@ -37,11 +37,14 @@ def flatten(tree: dict, prefix: str = "") -> dict:
 
 
 def config_changes(saved: dict, current: dict) -> dict[str, list]:
-    """Every dotted key whose value differs (a key present on one side only counts as changed)."""
+    """Every dotted key whose value differs. A key present on one side only counts as changed,
+    unless the other side's value is null: that is an optional key added to the schema since the
+    checkpoint was written (its default, unset), not a change to the training."""
     a, b = flatten(saved), flatten(current)
     missing = object()
     return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b))
-            if a.get(k, missing) != b.get(k, missing)}
+            if a.get(k, missing) != b.get(k, missing) and not (k not in a and b[k] is None)
+            and not (k not in b and a[k] is None)}
 
 
 def is_safe(key: str) -> bool:

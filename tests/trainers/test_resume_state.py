@@ -114,3 +114,11 @@ def test_config_changes_sees_added_and_removed_keys():
     assert config_changes({"a": {"b": 1}}, {"a": {"b": 1, "c": 5}}) == {"a.c": [None, 5]}
     assert config_changes({"a": {"b": 1, "c": 5}}, {"a": {"b": 1}}) == {"a.c": [5, None]}
     assert config_changes({"a": {"b": [1, 2]}}, {"a": {"b": [1, 3]}}) == {"a.b": [[1, 2], [1, 3]]}
+
+
+def test_an_unset_key_added_to_the_schema_since_the_checkpoint_is_no_change():
+    # a checkpoint written before data.task existed, resumed by a kdtune whose schema has it (null)
+    assert config_changes({"data": {"path": "x"}}, {"data": {"path": "x", "task": None}}) == {}
+    assert config_changes({"data": {"path": "x", "task": None}}, {"data": {"path": "x"}}) == {}
+    assert config_changes({"data": {"path": "x"}}, {"data": {"path": "x", "task": "finance"}}) == \
+        {"data.task": [None, "finance"]}
