@@ -1,6 +1,7 @@
 """Accuracy per compute: train a matrix of arms on the same data, evaluate each on the same set, report.
 
     kdtune run bench --config configs/bench/finance.yaml           # shipped CPU mini-benchmark
+    kdtune run bench --config configs/bench/cls_finance.yaml       # Gemma 3 270M, classification, 8 arms
     kdtune report runs/bench/finance-20261123-120000               # rebuild its report
 
 Each arm is a normal run directory under the bench directory (config.yaml, metrics, adapter,
@@ -23,7 +24,7 @@ import time
 import traceback
 from pathlib import Path
 
-from trainers.config.bench import ArmSection, BenchConfig
+from trainers.config.bench import ArmSection, BenchConfig, eval_settings
 from trainers.config.eval import EvalConfig
 from trainers.config.loader import dump_config, load_config, resolve_config_path
 from trainers.config.recipes import RECIPE_CONFIGS
@@ -73,13 +74,15 @@ def run_arm(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path: str |
     # arm's result then depends on its config alone, not on its place in the list.
     from accelerate.utils import set_seed
     set_seed(train_cfg.train.seed if hasattr(train_cfg, "train") else 0)
+    # the bench's benchmark (eval, or classify + data) with this arm's eval_overrides applied
+    bench_sections = eval_settings(cfg, arm)
     if arm.base_only:
         model = getattr(train_cfg, "model", None) or getattr(train_cfg, "student")
-        ev = EvalConfig(model=model, eval=cfg.eval, compute=cfg.compute,
+        ev = EvalConfig(model=model, **bench_sections, compute=cfg.compute,
                         output={"dir": str(bench_dir), "name": arm.name})
         return eval_recipe.run(ev, arm.name)
     run_dir = importlib.import_module(RECIPES[arm.recipe][0]).run(train_cfg, arm.name)
-    ev = EvalConfig(run=str(run_dir), eval=cfg.eval, compute=cfg.compute)
+    ev = EvalConfig(run=str(run_dir), **bench_sections, compute=cfg.compute)
     return eval_recipe.run(ev, arm.name)
 
 

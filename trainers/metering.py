@@ -115,12 +115,15 @@ def teacher_source(directory: Path, phase: str) -> TeacherSource:
 
 
 def teacher_artefacts(cfg) -> list[tuple[Path, str]]:
-    """The teacher artefacts a training config consumes: its kd.cache_dir, and a data.path that is a
-    traces output directory (it holds traces_config.yaml)."""
+    """The teacher artefacts a training config consumes: its kd.cache_dir, a live kd.teacher.path that
+    a kdtune training run exported (RUN/merged or RUN/model: the teacher's fine-tuning is part of what
+    the student cost), and a data.path that is a traces output directory (it holds traces_config.yaml)."""
     found = []
     kd = getattr(cfg, "kd", None)
     if kd is not None and getattr(kd, "cache_dir", None):
         found.append((Path(kd.cache_dir), "distill-cache"))
+    elif kd is not None and trained_teacher_run(kd.teacher.path) is not None:
+        found.append((trained_teacher_run(kd.teacher.path), "train"))
     data_path = getattr(getattr(cfg, "data", None), "path", None)
     if data_path and not str(data_path).startswith("builtin:"):
         p = Path(data_path).expanduser()
@@ -128,6 +131,16 @@ def teacher_artefacts(cfg) -> list[tuple[Path, str]]:
         if (d / "traces_config.yaml").is_file():
             found.append((d, "traces"))
     return found
+
+
+def trained_teacher_run(teacher_path: str) -> Path | None:
+    """The run directory whose merged/ or model/ export `teacher_path` is, when it recorded its
+    training compute; None for a hub id, a packaged model or a plain directory."""
+    p = Path(teacher_path).expanduser()
+    if p.name not in ("merged", "model") or not p.is_dir():
+        return None
+    rec = read_record(p.parent / "compute.json", ComputeRecord)
+    return p.parent if rec is not None and rec.phase == "train" else None
 
 
 def carry_teachers(meter: ComputeMeter, cfg) -> TeacherCharge | None:

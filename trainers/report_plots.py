@@ -1,4 +1,5 @@
-"""The report's PNGs: accuracy (95% interval bars) against training compute, Pareto frontier marked.
+"""The report's PNGs: accuracy (95% interval bars) against training compute, training cost and (for
+classification benches) inference compute per query, Pareto frontier marked.
 
 Readable whatever the data: the axes are fitted to the intervals (not 0–100% for arms that all sit
 near 25%), compute is shown in a unit that gives plain numbers (TFLOPs rather than "1e-3" PFLOPs),
@@ -20,10 +21,14 @@ FLOP_UNITS = [(1.0, "PFLOPs"), (1e3, "TFLOPs"), (1e6, "GFLOPs"), (1e9, "MFLOPs")
 # label offsets in points from the point, ring by ring; farther rings get a leader line
 DIRECTIONS = [(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)]
 RINGS = [(8, 9), (20, 20), (34, 32), (50, 46)]
+# which of the report's Pareto sets belongs to which x axis
+FRONTS = {"pflops": "pareto_pflops", "cost_krw": "pareto_krw", "inference_gflops": "pareto_inference"}
 
 
 def compute_unit(x_key: str, values: list[float]) -> tuple[float, str]:
     """(multiplier, unit name) so the largest value reads as a plain number (>= 1 where possible)."""
+    if x_key == "inference_gflops":
+        return 1.0, "GFLOPs"
     if x_key != "pflops":
         return 1.0, ""
     top = max(values, default=0.0)
@@ -47,7 +52,7 @@ def draw_accuracy_vs(report: dict, x_key: str, x_label: str):
     from matplotlib.ticker import PercentFormatter
 
     arms = [a for a in report["arms"] if a["status"] == "ok"]
-    front_names = set(report["pareto_pflops" if x_key == "pflops" else "pareto_krw"])
+    front_names = set(report[FRONTS[x_key]] or [])
     scale, unit = compute_unit(x_key, [a[x_key] or 0.0 for a in arms])
     label = f"{x_label} ({unit})" if unit else x_label
     fig, ax = plt.subplots(figsize=(7.0, 4.8), dpi=100, layout="constrained")

@@ -29,7 +29,9 @@ def collect_arm(run_dir: Path, name: str | None = None) -> dict:
     """One arm's row from a run directory (status "no-eval" when it was never evaluated).
 
     Compute is the record's `totals`: training plus the teacher compute carried in from a cache or
-    traces directory the run trained from (also shown alone as `teacher_pflops`)."""
+    traces directory the run trained from, or the fine-tuning of a teacher a kdtune run exported; the
+    teacher's share — those plus a live teacher's forwards — is also shown alone as `teacher_pflops`).
+    A classification eval's per-query inference cost comes along as `inference_gflops` / `_seconds`."""
     run_dir = Path(run_dir)
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) \
         if (run_dir / "config.yaml").is_file() else {}
@@ -43,7 +45,10 @@ def collect_arm(run_dir: Path, name: str | None = None) -> dict:
            "method": (manifest.method if manifest else None) or ("base" if recipe == "eval" else None),
            "is_base": recipe == "eval", "status": "ok" if ev else "no-eval", "error": None,
            "pflops": billed.totals.pflops if billed else 0.0,
-           "teacher_pflops": billed.teacher.pflops if billed and billed.teacher else 0.0,
+           # every teacher FLOP in the total: a live teacher's forwards (inside total_flops) and the
+           # carried compute of the teacher artefacts (cache, traces, the teacher's own fine-tuning)
+           "teacher_pflops": (billed.teacher_flops / 1e15 + (billed.teacher.pflops if billed.teacher else 0.0))
+           if billed else 0.0,
            "device_hours": billed.totals.device_hours if billed else 0.0,
            "cost_krw": billed.totals.cost_krw if billed else 0.0,
            "train_seconds": billed.seconds if billed else 0.0,
@@ -57,6 +62,9 @@ def collect_arm(run_dir: Path, name: str | None = None) -> dict:
                     "dataset": ev.dataset, "chance": ev.chance,
                     "eval_pflops": (ev.compute or {}).get("pflops"),
                     "eval_cost_krw": (ev.compute or {}).get("cost_krw")})
+        per_query = (ev.model_extra or {}).get("per_query")   # classification evals: what one query costs
+        if per_query:
+            row.update({"inference_gflops": per_query.get("gflops"), "inference_seconds": per_query.get("seconds")})
     elif row["error"] is None:
         row["error"] = "eval.json missing: the run was not evaluated"
     return row
@@ -144,6 +152,9 @@ def build_report(arms: list[dict], baseline: str | None = None, title: str = "kd
             "ranking": [a["name"] for a in ranked],
             "pareto_pflops": pareto([(a["name"], a["pflops"], a["accuracy"]) for a in ok]),
             "pareto_krw": pareto([(a["name"], a["cost_krw"] or 0.0, a["accuracy"]) for a in ok]),
+            # inference cost per query (classification evals record it): what distillation buys
+            "pareto_inference": pareto([(a["name"], a["inference_gflops"], a["accuracy"]) for a in ok])
+            if ok and all(a.get("inference_gflops") is not None for a in ok) else None,
             "arms": ranked + [a for a in arms if a["status"] != "ok"]}
 
 
@@ -176,24 +187,44 @@ def markdown(report: dict) -> str:
         lines += [f"Eval set: `{report['dataset']}`{chance}; baseline: {report['baseline'] or 'none'}. "
                   f"Accuracy with its 95% interval; compute and cost are for training.", ""]
     unit = report.get("cost_unit_krw", 1.0)
-    lines += ["| rank | arm | method | accuracy [95% CI] | n | PFLOPs | device-hours | KRW | "
-              f"Δacc (pp) per {krw_amount(unit)} KRW | Pareto (PFLOP / KRW) | intervals overlap with |",
-              "|---:|---|---|---|---:|---:|---:|---:|---:|---|---|"]
+    # classification benches also show what a query costs to serve, and where each arm's training
+    # compute went to a teacher (a KD student's PFLOPs include its teacher's fine-tuning and forwards)
+    infer = report.get("pareto_inference") is not None
+    keys = ("pareto_pflops", "pareto_krw") + (("pareto_inference",) if infer else ())
+    if infer:
+        lines += ["| rank | arm | method | accuracy [95% CI] | n | training PFLOPs (teacher) | device-hours | KRW "
+                  "| inference GFLOPs/query | latency s/query | "
+                  f"Δacc (pp) per {krw_amount(unit)} KRW | Pareto (PFLOP / KRW / inference) | intervals overlap with |",
+                  "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    else:
+        lines += ["| rank | arm | method | accuracy [95% CI] | n | PFLOPs | device-hours | KRW | "
+                  f"Δacc (pp) per {krw_amount(unit)} KRW | Pareto (PFLOP / KRW) | intervals overlap with |",
+                  "|---:|---|---|---|---:|---:|---:|---:|---:|---|---|"]
     for a in report["arms"]:
         if a["status"] != "ok":
             err = (a.get("error") or "").strip().splitlines()
             lines.append(f"| – | {a['name']} | – | **{a['status']}**: {err[-1][:120] if err else ''} "
-                         f"| | | | | | | |")
+                         f"| | | | | | | |" + (" | |" if infer else ""))
             continue
         lo, hi = a["ci95"]
         gain = a["gain_pp_per_cost_unit"]
         gain = "–" if gain is None else _signed(gain) + ("†" if a["gain_within_noise"] else "")
-        par = "/".join("✓" if a["name"] in report[k] else "·" for k in ("pareto_pflops", "pareto_krw"))
+        par = "/".join("✓" if a["name"] in report[k] else "·" for k in keys)
+        pflops = _num(a["pflops"], ".3g")
+        cost = f"| {_amount(a['device_hours'])} | {_amount(a['cost_krw'])} |"
+        if infer:
+            if a.get("teacher_pflops"):
+                pflops += f" ({a['teacher_pflops']:.3g})"
+            cost += f" {_num(a.get('inference_gflops'), '.3g')} | {_num(a.get('inference_seconds'), '.3g')} |"
         lines.append(
             f"| {a['rank']} | {a['name']} | {_method(a)} | {a['accuracy']:.1%} "
-            f"[{lo:.1%}, {hi:.1%}] | {a['n']} | {_num(a['pflops'], '.3g')} | {_amount(a['device_hours'])} "
-            f"| {_amount(a['cost_krw'])} | {gain} | {par} "
+            f"[{lo:.1%}, {hi:.1%}] | {a['n']} | {pflops} {cost} {gain} | {par} "
             f"| {', '.join(a['overlaps_with']) or 'none'} |")
+    if infer:
+        lines += ["", "Training PFLOPs include every teacher FLOP, shown again in brackets: a KD student's "
+                      "teacher forwards and the fine-tuning of the teacher it learned from. Inference: FLOPs and "
+                      "measured wall seconds per classified text in this eval (prompt + label scoring, this "
+                      "machine, one process)."]
     ranked = [a for a in report["arms"] if a["status"] == "ok"]
     if report.get("baseline") and len(ranked) > 1:
         lines += ["", f"Δacc: accuracy minus {report['baseline']}'s, in percentage points, per {krw_amount(unit)} "
@@ -215,7 +246,8 @@ def markdown(report: dict) -> str:
 
 def write_report(arms: list[dict], out_dir: Path, baseline: str | None = None,
                  title: str = "kdtune benchmark", description: str = "") -> dict:
-    """report.json, report.md and the two plots in out_dir; returns the report."""
+    """report.json, report.md and the plots (accuracy vs training PFLOPs and KRW; vs inference GFLOPs
+    per query when the evals recorded it) in out_dir; returns the report."""
     from trainers.report_plots import plot_accuracy_vs
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -224,8 +256,12 @@ def write_report(arms: list[dict], out_dir: Path, baseline: str | None = None,
         "pflops": plot_accuracy_vs(report, "pflops", "training compute", out_dir / "accuracy_vs_pflops.png"),
         "krw": plot_accuracy_vs(report, "cost_krw", "training cost (KRW)", out_dir / "accuracy_vs_krw.png"),
     }
-    (out_dir / "report.md").write_text(markdown(report) + "\n![accuracy vs PFLOPs](accuracy_vs_pflops.png)\n"
-                                       "![accuracy vs KRW](accuracy_vs_krw.png)\n", encoding="utf-8")
+    images = "\n![accuracy vs PFLOPs](accuracy_vs_pflops.png)\n![accuracy vs KRW](accuracy_vs_krw.png)\n"
+    if report.get("pareto_inference") is not None:
+        report["plots"]["inference"] = plot_accuracy_vs(report, "inference_gflops", "inference compute per query",
+                                                        out_dir / "accuracy_vs_inference_gflops.png")
+        images += "![accuracy vs inference GFLOPs per query](accuracy_vs_inference_gflops.png)\n"
+    (out_dir / "report.md").write_text(markdown(report) + images, encoding="utf-8")
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n",
                                          encoding="utf-8")
     return report

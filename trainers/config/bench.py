@@ -1,11 +1,19 @@
-"""Config of the bench recipe: a matrix of arms trained from one config and scored on one benchmark."""
+"""Config of the bench recipe: a matrix of arms trained from one config and scored on one benchmark.
+
+The benchmark is the eval recipe's own: an `eval:` section (MCQA / generative sets) or `classify:` +
+`data:` (a domain classification task on {"text", "label"} rows). An arm's `eval_overrides` are dotted
+keys on its eval config (e.g. {classify.k_shot: 4}), so "base zero-shot" and "base 4-shot" are two
+base_only arms; every arm's eval config is validated when the bench config loads, so a typo in one
+fails before the first arm trains."""
 from __future__ import annotations
 
+import difflib
+import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from trainers.config.eval import BenchmarkSection
+from trainers.config.eval import BenchmarkSection, ClassifySection, ClsDataSection
 from trainers.config.sections import ComputeSection, OutputSection, Section
 
 
@@ -18,6 +26,8 @@ class ArmSection(Section):
     overrides: dict[str, Any] = Field(default_factory=dict, description="Dotted keys set on the training "
                                       "config, e.g. {lora.r: 64, quant.load_in_4bit: true}.")
     base_only: bool = Field(False, description="No training: evaluate the training config's base model.")
+    eval_overrides: dict[str, Any] = Field(default_factory=dict, description="Dotted keys set on this arm's "
+                                           "eval config, e.g. {classify.k_shot: 4} for a few-shot base arm.")
 
 
 class TrainDataSection(Section):
@@ -37,7 +47,11 @@ class BenchConfig(BaseModel):
     train_config: str = Field(description="Training config the arms start from (path or shipped name).")
     train_data: TrainDataSection | None = None
     arms: list[ArmSection] = Field(min_length=1)
-    eval: BenchmarkSection
+    eval: BenchmarkSection | None = Field(None, description="The benchmark every arm is scored on (MCQA "
+                                          "or generative); or use `classify:` + `data:`.")
+    classify: ClassifySection | None = Field(None, description="A classification task every arm is "
+                                             "scored on (the eval recipe's section), with `data:`.")
+    data: ClsDataSection | None = Field(None, description="The classification test rows (with `classify:`).")
     compute: ComputeSection = Field(default_factory=ComputeSection)
     output: OutputSection = Field(default_factory=lambda: OutputSection(dir="runs/bench"))
     baseline: str | None = Field(None, description="Arm the gains are measured against; default the "
@@ -51,3 +65,42 @@ class BenchConfig(BaseModel):
         if dup:
             raise ValueError(f"arm names must be unique (they name run directories): {dup}")
         return arms
+
+    @model_validator(mode="after")
+    def _one_benchmark(self) -> "BenchConfig":
+        if (self.eval is None) == (self.classify is None):
+            raise ValueError("set exactly one of `eval:` (a benchmark) or `classify:` + `data:` (a classification task)")
+        if (self.classify is None) != (self.data is None):
+            raise ValueError("`classify:` needs `data:` (data.path: the {text, label} test rows) and `data:` is "
+                             "only used with `classify:`")
+        for arm in self.arms:     # unknown or invalid eval_overrides keys fail now, not after hours of arms
+            eval_settings(self, arm)
+        return self
+
+
+def eval_settings(cfg: BenchConfig, arm: ArmSection) -> dict:
+    """The benchmark sections of `arm`'s eval config (eval, or classify + data), its eval_overrides
+    applied and checked against the eval recipe's schema -> a dict to merge into an EvalConfig."""
+    from pydantic import ValidationError
+    from trainers.config.loader import apply_overrides
+    raw = {k: getattr(cfg, k).model_dump() for k in ("eval", "classify", "data") if getattr(cfg, k) is not None}
+    present = list(raw)
+    apply_overrides(raw, [f"{k}={json.dumps(v)}" for k, v in arm.eval_overrides.items()], {})
+    unknown = [k for k in raw if k not in present]
+    if unknown:
+        raise ValueError(f"arm {arm.name}: eval_overrides may set only this bench's benchmark sections "
+                         f"({', '.join(present)}); got {', '.join(unknown)}")
+    sections = {"eval": BenchmarkSection, "classify": ClassifySection, "data": ClsDataSection}
+    out = {}
+    for key, value in raw.items():
+        try:
+            out[key] = sections[key].model_validate(value)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join([key, *map(str, first["loc"])])
+            hint = ""
+            if first["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(str(first["loc"][-1]), list(sections[key].model_fields), n=1)
+                hint = f" — did you mean '{key}.{close[0]}'?" if close else ""
+            raise ValueError(f"arm {arm.name}: eval_overrides: '{where}': {first['msg']}{hint}") from None
+    return out
