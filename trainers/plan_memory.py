@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from trainers.arch_catalog import canonical_module_names
-from trainers.arch_spec import ArchSpec
+from trainers.arch_spec import GEMMA3_TYPES, ArchSpec
 from trainers.errors import UserError
 
 GIB = 2 ** 30
@@ -166,7 +166,10 @@ def layer_activation_bytes(inp: PlanInput) -> tuple[float, float]:
     h, q, kv, i = a.hidden_size, a.q_dim, a.kv_dim, a.intermediate_size
     trains = set(inp.targets())
     full = inp.method == "full"
-    kept = 2 * 4 * h + (2 * d * h if full else 0)               # two RMSNorms (+ weight grads)
+    gemma = a.model_type in GEMMA3_TYPES
+    norms = 4 if gemma else 2          # Gemma 3 norms before and after both attention and MLP
+    kept = norms * 4 * h + (norms * d * h if full else 0)       # RMSNorms, fp32 inputs (+ weight grads)
+    kept += 4 * (q + kv) if gemma else 0                        # Gemma 3's per-head q/k RMSNorms
     kept += d * h if trains & {"q_proj", "k_proj", "v_proj"} else 0
     kept += d * (q + 2 * kv) + d * q + 4 * a.num_heads          # SDPA: q, k, v, out, logsumexp
     kept += d * q if "o_proj" in trains else 0
