@@ -178,7 +178,7 @@ def _ensure(sha: str, label: str, gguf_file, extra: dict) -> Path:
         try:
             src = gguf_file(tmp)
             print(f"converting {label} ({src.name}, {src.stat().st_size / 1e6:.0f} MB GGUF) into the "
-                  f"kdtune model cache once, ~1 min on 2 CPU cores: {target}", flush=True)
+                  f"kdtune model cache once (1-2 min on 2 CPU cores, more when busy): {target}", flush=True)
             start = time.monotonic()
             from trainers.gguf_convert import convert_gguf
             record = convert_gguf(src, tmp, {**extra, "gguf_file": src.name, "gguf_sha256": sha,
