@@ -10,12 +10,11 @@ to its sources and rebuilt.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import platform
 from importlib import metadata
 from pathlib import Path
 
+from data_tools.atomic import atomic_write_json
 from data_tools.ingest import source_files
 
 DATACARD = "datacard.json"
@@ -59,7 +58,4 @@ def versions() -> dict:
 
 def write_datacard(out_dir: Path, card: dict) -> Path:
     path = Path(out_dir) / DATACARD
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # atomic: readers see the old state or the complete card, never half
-    return path
+    return atomic_write_json(path, card)  # readers see the old card or the complete one, never half

@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_tools.atomic import atomic_write_json
+
 TINY_MODEL_PARAMS = 50_000_000           # matmul parameters (trainers.flops.matmul_params)
 CALIBRATION_SIZE = 1024                  # n of the n×n×n fp32 GEMM
 CALIBRATION_TRIAL_S = 0.1                # CPU-seconds per timed trial
@@ -164,9 +166,7 @@ def cpu_peak_tflops(refresh: bool = False) -> dict:
         table = table if isinstance(table, dict) else {}
         table[key] = entry
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(table, indent=2), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_json(path, table)
     except OSError:
         pass
     return {**entry, "key": key, "cached": False}

@@ -28,6 +28,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
+from data_tools.atomic import atomic_write_json
 from trainers.errors import UserError
 from trainers.losses.kd_topk import LOGPROB_FLOOR, TopKTargets, compute_topk
 
@@ -38,12 +39,6 @@ FORMAT = "kdtune-topk-cache"
 VERSION = 1
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 REQUIRED_META = ("teacher", "vocab_size", "temperature")
-
-
-def _atomic_write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class TopKCacheWriter:
@@ -163,7 +158,7 @@ class TopKCacheWriter:
             return
         self._flush()
         shards = sorted({shard for shard, _, _ in self._examples.values()})
-        _atomic_write_json(self.dir / INDEX_NAME, {
+        atomic_write_json(self.dir / INDEX_NAME, {
             "format": FORMAT, "version": VERSION, "k": self.k, "dtype": self.dtype,
             "meta": self.meta, "num_examples": len(self._examples),
             "num_tokens": sum(length for _, _, length in self._examples.values()),

@@ -29,6 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from data_tools.atomic import atomic_write_json
 from trainers.errors import UserError
 
 Phase = Literal["train", "eval", "distill-cache", "traces"]
@@ -157,8 +158,5 @@ def write_record(run_or_dir, name: str, record: BaseModel) -> dict:
     if hasattr(run_or_dir, "write_json"):
         run_or_dir.write_json(name, data)
     else:
-        path = Path(run_or_dir) / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_json(Path(run_or_dir) / name, data)
     return data

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from data_tools.atomic import atomic_write_text
 from trainers.errors import UserError
 
 LOCK_NAME = ".lock"
@@ -145,9 +146,7 @@ class RunDir:
 
     def write_text(self, name: str, text: str) -> None:
         if self.is_main:
-            tmp = self.path / f".{name}.tmp"
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, self.path / name)   # readers never see half a file
+            atomic_write_text(self.path / name, text)   # readers never see half a file
 
     def write_json(self, name: str, obj: Any) -> None:
         self.write_text(name, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_tools.atomic import atomic_write_text
 from trainers.chat_data import SHIPPED, resolve_data_path
 from trainers.errors import UserError
 from trainers.evaluation.answers import extract_answer, is_correct
@@ -93,6 +94,4 @@ def verify(prompt: Prompt, trace: str, rel_tol: float | None) -> tuple[bool, obj
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
