@@ -163,15 +163,17 @@ def kdtune_command(args, spec: dict, out: Path) -> list[str]:
             f"data.max_seq_len={args.max_seq_len}", f"train.max_steps={spec['steps']}",
             f"train.micro_batch_size={spec['micro_batch']}", f"train.grad_accum={spec['grad_accum']}",
             f"train.lr={spec['lr']}", f"train.seed={spec['seed']}", "train.min_lr_ratio=0.0",
-            "train.warmup_ratio=0.03", "train.save_every=0", "train.gradient_checkpointing=false",
+            "train.warmup_ratio=0.03", "train.save_every=0", "train.log_every=1", "train.gradient_checkpointing=false",
             "lora.enabled=true", f"lora.r={spec['r']}", f"lora.alpha={spec['alpha']}", "lora.dropout=0.0",
             f"lora.target_modules={json.dumps(spec['targets'])}", "eval.every_steps=0",
             f"output.dir={out.parent}", f"output.name={out.name}"]
 
 
-def kdtune_figures(run: Path) -> dict:
+def kdtune_figures(run: Path, expected_steps: int) -> dict:
     metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if l.strip()]
     steps = [m for m in metrics if "loss" in m]
+    if len(steps) != expected_steps:   # every step must be logged (train.log_every=1) to count tokens
+        raise RuntimeError(f"{run}: {len(steps)} logged steps, expected {expected_steps}")
     return {"tokens": sum(m["tokens"] for m in steps), "train_seconds": steps[-1]["elapsed_s"],
             "final_loss": steps[-1]["loss"], "losses": [m["loss"] for m in steps],
             "adapter": str(run / "adapter")}
@@ -248,7 +250,7 @@ def main(argv=None) -> int:
         out = workdir / arm
         if arm == "kdtune":
             code, rss = run_child(kdtune_command(args, spec, out), env, workdir / "kdtune.log")
-            figures = kdtune_figures(out) if code == 0 else None
+            figures = kdtune_figures(out, spec["steps"]) if code == 0 else None
         else:
             cmd = [sys.executable, __file__, "--_arm", arm, "--workdir", str(workdir)]
             code, rss = run_child(cmd, env, workdir / f"{arm}.log")
