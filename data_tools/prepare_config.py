@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from data_tools.cls_tasks import TASKS
 from data_tools.errors import DataError
+from data_tools.overrides import OverrideError, apply_override
 
 # Canonical names a source column can be mapped to (`fields: {canonical: source_key}`).
 CANONICAL_FIELDS = ("instruction", "input", "output", "system", "messages", "role", "content",
@@ -193,25 +194,12 @@ def validate_config(raw: dict, where: str) -> PrepareConfig:
 
 
 def apply_overrides(raw: dict, overrides: list[str], where: str) -> None:
-    """`output.dir=/tmp/x`, `inputs.0.path=a.jsonl`: values parsed as YAML scalars."""
+    """`output.dir=/tmp/x`, `inputs.0.path=a.jsonl` (the grammar of data_tools.overrides)."""
     for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise DataError(f"{where}: override {item!r} must look like dotted.key=value")
-        node: dict | list = raw
-        parts = key.split(".")
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise DataError(f"{where}: override {key!r}: {part!r} is not an index of the list")
-                part = int(part)
-            if last:
-                node[part] = yaml.safe_load(value)
-            else:
-                if isinstance(node, dict) and part not in node:
-                    node[part] = {}
-                node = node[part]
+        try:
+            apply_override(raw, item)
+        except OverrideError as err:
+            raise DataError(f"{where}: {err}") from None
 
 
 def _describe(error: dict) -> str:

@@ -82,10 +82,14 @@ def eval_settings(cfg: BenchConfig, arm: ArmSection) -> dict:
     """The benchmark sections of `arm`'s eval config (eval, or classify + data), its eval_overrides
     applied and checked against the eval recipe's schema -> a dict to merge into an EvalConfig."""
     from pydantic import ValidationError
-    from trainers.config.loader import apply_overrides
+    from data_tools.overrides import OverrideError, apply_override
     raw = {k: getattr(cfg, k).model_dump() for k in ("eval", "classify", "data") if getattr(cfg, k) is not None}
     present = list(raw)
-    apply_overrides(raw, [f"{k}={json.dumps(v)}" for k, v in arm.eval_overrides.items()], {})
+    for key, value in arm.eval_overrides.items():
+        try:
+            apply_override(raw, f"{key}={json.dumps(value)}")
+        except OverrideError as e:
+            raise ValueError(f"arm {arm.name}: eval_overrides: {e}") from None
     unknown = [k for k in raw if k not in present]
     if unknown:
         raise ValueError(f"arm {arm.name}: eval_overrides may set only this bench's benchmark sections "

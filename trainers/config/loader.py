@@ -13,11 +13,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from data_tools.overrides import OverrideError, apply_override
 from trainers.config.recipes import RECIPE_CONFIGS
 from trainers.errors import ConfigError
 
 CONFIG_ROOT = Path(__file__).resolve().parents[2] / "configs"
-CMDLINE = "the command line"
+
+
+def cmdline_origin(item: str) -> str:
+    """How an error names a value that came from the command line, not from any file."""
+    return f"the command-line override '{item}'"
 
 
 def resolve_config_path(path: str | Path) -> Path:
@@ -45,14 +50,18 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _merge(dst: dict, src: dict, origins: dict, source: str, prefix: str = "") -> None:
-    """Deep-merge src into dst; a mapping merges key by key, anything else replaces."""
+def _merge(dst: dict, src: dict, origins: dict, source: str | None, prefix: str = "") -> None:
+    """Deep-merge src into dst; a mapping merges key by key, anything else replaces. `source` is the
+    file src was read from, recorded per leaf; None for an already-merged base, whose leaves were
+    recorded (with the file that really holds them, however deep the chain) when it was loaded."""
     for key, value in src.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict) and isinstance(dst.get(key), dict):
             _merge(dst[key], value, origins, source, path + ".")
         else:
             dst[key] = value
+            if source is None:
+                continue
             origins[path] = source
             if isinstance(value, dict):
                 for sub in _leaf_paths(value, path + "."):
@@ -77,36 +86,32 @@ def load_raw(path: Path, origins: dict, _chain: tuple[Path, ...] = ()) -> dict[s
         base_path = (path.parent / base).resolve()
         if not base_path.is_file():
             raise ConfigError(f"{path}: base file not found: {base} (resolved to {base_path})")
-        _merge(merged, load_raw(base_path, origins, _chain + (path,)), origins, str(base_path))
+        _merge(merged, load_raw(base_path, origins, _chain + (path,)), origins, None)
     _merge(merged, data, origins, str(path))
     return merged
 
 
-def parse_override(item: str) -> tuple[list[str], Any]:
-    if "=" not in item:
-        raise ConfigError(f"override '{item}' on {CMDLINE} must look like key.sub=value "
-                          f"(e.g. train.max_steps=8)")
-    key, _, text = item.partition("=")
-    parts = [p for p in key.strip().split(".")]
-    if not all(parts):
-        raise ConfigError(f"override '{item}': empty key segment in '{key}'")
-    try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        value = text
-    return parts, value
-
-
 def apply_overrides(raw: dict, overrides: list[str], origins: dict) -> None:
+    """Command-line `key.sub=value` items (grammar: data_tools.overrides), each key remembered as
+    coming from its override so a typo there is not blamed on the config file."""
     for item in overrides:
-        parts, value = parse_override(item)
-        node = raw
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                node[p] = {}
-            node = node[p]
-        node[parts[-1]] = value
-        origins[".".join(parts)] = CMDLINE
+        try:
+            written = apply_override(raw, item)
+        except OverrideError as e:
+            raise ConfigError(f"command line: {e}") from None
+        for parts in written:
+            origins[".".join(parts)] = cmdline_origin(item)
+
+
+def _source_of(key: str, origins: dict, main: Path) -> str:
+    """Where the value at `key` came from: its own record, else that of any leaf below it (an
+    unknown section typed on the command line), else that of the section above it."""
+    if key in origins:
+        return origins[key]
+    below = [src for k, src in origins.items() if k.startswith(key + ".")]
+    if below:
+        return below[-1]   # the command line is applied last: its record wins
+    return _source_of(key.rpartition(".")[0], origins, main) if "." in key else str(main)
 
 
 def _fields_at(model_cls: type[BaseModel], loc: tuple) -> list[str]:
@@ -124,11 +129,14 @@ def _fields_at(model_cls: type[BaseModel], loc: tuple) -> list[str]:
 
 
 def _format_errors(err: ValidationError, model_cls: type[BaseModel], origins: dict, main: Path) -> str:
-    lines = []
+    lines: list[str] = []
+    failed: dict[str, list[str]] = {}   # key -> what each union member wanted: one line per key
     for e in err.errors():
-        loc = tuple(str(x) for x in e["loc"])
+        # pydantic names the union member tried (`list[str]`, `literal['all-linear']`): not a key
+        loc = tuple(str(x) for x in e["loc"] if "[" not in str(x))
         key = ".".join(loc) or "(top level)"
-        source = origins.get(key) or origins.get(".".join(loc[:-1])) or str(main)
+        source = _source_of(key, origins, main) if loc else str(main)
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             close = difflib.get_close_matches(loc[-1], _fields_at(model_cls, loc), n=1, cutoff=0.5)
             hint = f" — did you mean '{'.'.join(loc[:-1] + (close[0],))}'?" if close else \
@@ -136,11 +144,15 @@ def _format_errors(err: ValidationError, model_cls: type[BaseModel], origins: di
             lines.append(f"unknown key '{key}' in {source}{hint}")
         elif e["type"] == "missing":
             lines.append(f"missing required key '{key}' (not set in {main} or its base files)")
-        elif not loc or isinstance(e.get("input"), dict):   # a rule across keys: the value is a whole section
-            lines.append(f"{source}: {e['msg'].removeprefix('Value error, ')}")
+        elif key in failed:
+            failed[key].append(msg)
         else:
-            lines.append(f"'{key}' in {source}: {e['msg']} (got {e.get('input')!r})")
-    return "\n".join(lines)
+            failed[key] = [msg]
+            # a rule across keys reports a whole section as its input: never dump that dict
+            got = "" if not loc or isinstance(e.get("input"), dict) else f" (got {e.get('input')!r})"
+            lines.append((key, f"'{key}' in {source}: " if loc else f"{source}: ", got))
+    return "\n".join(line if isinstance(line, str) else f"{line[1]}{'; or '.join(failed[line[0]])}{line[2]}"
+                     for line in lines)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None, recipe: str | None = None):
