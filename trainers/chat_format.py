@@ -4,14 +4,29 @@ Formats are written out here rather than taken from each tokenizer's chat templa
 templates shipped with the R1 distills strip `<think>…</think>` from every assistant message —
 training through them silently teaches the model to stop reasoning. Each format renders a chat as
 segments (text, trained?) and each segment is tokenised separately, so the label mask is exact.
+
+The same segments give the generation prompt (`generation_prompt`): the chat plus an empty assistant
+turn, cut before the answer's trained segment, so a model is asked exactly the prompt it was
+trained on. R1 follows DeepSeek's usage notes: the generation prompt is `<｜Assistant｜><think>\n`,
+so in training the last answer also starts after `<think>\n` (that opener is prompt, not target), and
+an answer written without reasoning gets an empty think block (`<think>\n\n</think>\n\n` + answer,
+as DeepSeek's own template renders one): otherwise the model would be trained to answer straight
+after `<｜Assistant｜>` and asked after `<think>\n`, a prompt it never saw.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from trainers.errors import UserError
+
 IGNORE = -100
 THINK_BLOCK = re.compile(r"^\s*<think>.*?</think>\s*", re.S)
+
+
+class ChatFormatError(UserError, ValueError):
+    """A chat format that cannot be used: the user names one with model.chat_format (exit 2).
+    Also a ValueError, for callers that add the model's name to it."""
 
 
 @dataclass(frozen=True)
@@ -32,14 +47,31 @@ def _assistant_texts(messages: list[dict], keep_think: bool) -> list[str]:
             else strip_think(m["content"]) for i, m in enumerate(messages)]
 
 
+R1_THINK = "<think>\n"           # DeepSeek's generation prompt ends `<｜Assistant｜><think>\n`
+R1_NO_THINK = "\n</think>\n\n"   # closes that block at once: an answer written without reasoning
+
+
+def r1_answer(text: str, eos: str) -> list[Segment]:
+    """The last answer as the continuation of `<think>\n`: its own opener removed, or, for an
+    answer without reasoning, the empty block closed first (module docstring says why). The closer
+    is a segment of its own, so scorers can tell it from the answer text (answer_offset)."""
+    body = text.lstrip()
+    if body.startswith("<think>"):
+        return [Segment(body[len("<think>"):].removeprefix("\n") + eos, True)]
+    return [Segment(R1_NO_THINK, True), Segment(text + eos, True)]
+
+
 def r1_segments(messages: list[dict], specials: dict, keep_think: bool) -> list[Segment]:
     texts = _assistant_texts(messages, keep_think)
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
     segs = [Segment(specials["bos"], False)]
-    for m, text in zip(messages, texts):
+    for i, (m, text) in enumerate(zip(messages, texts)):
         if m["role"] == "system":
             segs.append(Segment(text, False))
         elif m["role"] == "user":
             segs.append(Segment("<｜User｜>" + text, False))
+        elif i == last:     # earlier turns are history, rendered without reasoning as R1 sees them
+            segs += [Segment("<｜Assistant｜>" + R1_THINK, False), *r1_answer(text, specials["eos"])]
         else:
             segs += [Segment("<｜Assistant｜>", False), Segment(text + specials["eos"], True)]
     return segs
@@ -135,8 +167,9 @@ def detect_format(tokenizer) -> str:
             return name
     if getattr(tokenizer, "chat_template", None):
         return "template"
-    raise ValueError("cannot tell this tokenizer's chat format (no Gemma, R1, ChatML or Llama 3 special "
-                     "tokens and no chat_template); set model.chat_format")
+    raise ChatFormatError("cannot tell this tokenizer's chat format (no Gemma, R1, ChatML or Llama 3 special "
+                          "tokens and no chat_template); set model.chat_format to one of r1, chatml, "
+                          "llama3, gemma, plain")
 
 
 def _template_ids(messages, tokenizer, keep_think) -> tuple[list[int], list[int]]:
@@ -155,16 +188,99 @@ def _template_ids(messages, tokenizer, keep_think) -> tuple[list[int], list[int]
     return list(ids), labels
 
 
+def _specials(tokenizer) -> dict:
+    return {"bos": tokenizer.bos_token or "", "eos": tokenizer.eos_token or ""}
+
+
+def _render(segments: list[Segment], tokenizer) -> tuple[list[int], list[int]]:
+    ids, labels = [], []
+    for seg in segments:
+        piece = tokenizer(seg.text, add_special_tokens=False)["input_ids"]
+        ids += piece
+        labels += piece if seg.trained else [IGNORE] * len(piece)
+    return ids, labels
+
+
+def _check_format(fmt: str) -> None:
+    if fmt != "template" and fmt not in FORMATS:
+        raise ChatFormatError(f"unknown chat format {fmt!r}; known: {', '.join([*FORMATS, 'template'])}")
+
+
 def tokenize_chat(messages: list[dict], tokenizer, fmt: str, max_len: int,
                   keep_think: bool = True) -> tuple[list[int], list[int]]:
     """-> (input_ids, labels) truncated to max_len; labels are IGNORE outside assistant text."""
+    _check_format(fmt)
     if fmt == "template":
         ids, labels = _template_ids(messages, tokenizer, keep_think)
     else:
-        specials = {"bos": tokenizer.bos_token or "", "eos": tokenizer.eos_token or ""}
-        ids, labels = [], []
-        for seg in FORMATS[fmt](messages, specials, keep_think):
-            piece = tokenizer(seg.text, add_special_tokens=False)["input_ids"]
-            ids += piece
-            labels += piece if seg.trained else [IGNORE] * len(piece)
+        ids, labels = _render(FORMATS[fmt](messages, _specials(tokenizer), keep_think), tokenizer)
     return ids[:max_len], labels[:max_len]
+
+
+# ---- inference: the same rendering, cut where the answer starts -------------------------------------
+
+def generation_prompt(messages: list[dict], tokenizer, fmt: str) -> list[int]:
+    """Token ids of a chat that ends in a user turn, up to where the assistant's answer starts:
+    exactly the ids tokenize_chat gives the same chat with an answer, before that answer's first
+    trained token (R1: ending `<｜Assistant｜><think>\n`; no system turn is ever added)."""
+    _check_format(fmt)
+    if not messages or messages[-1]["role"] == "assistant":
+        raise ValueError("a generation prompt needs a chat that ends in a user (or system) turn")
+    asked = messages + [{"role": "assistant", "content": ""}]
+    if fmt == "template":   # _template_ids puts the answer right after this same rendering
+        texts = _assistant_texts(asked, True)[:-1]
+        msgs = [dict(m, content=t) for m, t in zip(messages, texts)]
+        return list(tokenizer.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True,
+                                                  return_dict=False))
+    segs = FORMATS[fmt](asked, _specials(tokenizer), True)
+    answer = max(i for i, s in enumerate(segs) if s.trained)
+    while segs[answer - 1].trained:     # the answer's first trained segment (R1: the think closer)
+        answer -= 1
+    return _render(segs[:answer], tokenizer)[0]
+
+
+def answer_offset(answer_ids: list[int], tokenizer, fmt: str) -> int:
+    """How many of an answer's trained tokens come before its text: R1's empty think block, which
+    a label scorer moves into the prompt (every label shares it) so only the label is compared."""
+    if fmt != "r1":
+        return 0
+    closer = tokenizer(R1_NO_THINK, add_special_tokens=False)["input_ids"]
+    return len(closer) if answer_ids[:len(closer)] == closer and len(answer_ids) > len(closer) else 0
+
+
+# The text that ends an answer in each format (R1: the end-of-sentence token, i.e. eos).
+END_OF_TURN = {"chatml": "<|im_end|>", "llama3": "<|eot_id|>", "gemma": "<end_of_turn>", "plain": "\n"}
+# DeepSeek's usage notes for the R1 distills: sample at temperature 0.6, top-p 0.95 (greedy decoding
+# repeats itself). Other formats decode greedily unless a config says otherwise.
+SAMPLING = {"r1": {"temperature": 0.6, "top_p": 0.95}}
+GREEDY = {"temperature": 0.0, "top_p": 1.0}
+
+
+@dataclass(frozen=True)
+class Stops:
+    ids: tuple[int, ...]   # tokens that end an answer: eos and the format's end-of-turn token
+    text: str              # the end-of-turn text; a completion is cut at it (plain: a newline, which
+                           # byte-level vocabularies can merge into the token before it)
+
+
+def _template_terminator(tokenizer) -> str:
+    mark = "\u2063ANSWER\u2063"
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "q"}, {"role": "assistant", "content": mark}],
+                                         tokenize=False)
+    return text.split(mark, 1)[1].strip() if mark in text else ""
+
+
+def stop_tokens(tokenizer, fmt: str) -> Stops:
+    """The one set of stop tokens generation uses for `fmt` (eval, traces, label generation)."""
+    _check_format(fmt)
+    end = _template_terminator(tokenizer) if fmt == "template" else END_OF_TURN.get(fmt, tokenizer.eos_token or "")
+    ids = {tokenizer.eos_token_id}
+    piece = tokenizer(end, add_special_tokens=False)["input_ids"] if end else []
+    if len(piece) == 1:
+        ids.add(piece[0])
+    return Stops(tuple(sorted(i for i in ids if i is not None)), end)
+
+
+def sampling_defaults(fmt: str) -> dict:
+    """{"temperature", "top_p"} to use when a config leaves them unset."""
+    return dict(SAMPLING.get(fmt, GREEDY))

@@ -31,30 +31,37 @@ def test_detects_r1_on_the_tiny_tokenizer(tok):
 
 
 def test_only_assistant_tokens_are_trained_and_think_is_kept(tok):
+    # R1's generation prompt opens "<think>\n" (DeepSeek's usage notes), so in training it is prompt
     ids, labels = tokenize_chat(CHAT, tok, "r1", 512)
     assert len(ids) == len(labels)
-    assert trained_text(tok, ids, labels) == CHAT[1]["content"] + tok.eos_token
+    assert "<think>\n" + trained_text(tok, ids, labels) == CHAT[1]["content"] + tok.eos_token
     prompt = tok.decode([i for i, l in zip(ids, labels) if l == IGNORE])
-    assert prompt == tok.bos_token + "<｜User｜>" + CHAT[0]["content"] + "<｜Assistant｜>"
+    assert prompt == tok.bos_token + "<｜User｜>" + CHAT[0]["content"] + "<｜Assistant｜><think>\n"
+
+
+def test_r1_answer_without_think_gets_an_empty_think_block(tok):
+    chat = [CHAT[0], {"role": "assistant", "content": "정답: 1,000원"}]
+    ids, labels = tokenize_chat(chat, tok, "r1", 512)
+    assert tok.decode(ids).endswith("<｜Assistant｜><think>\n\n</think>\n\n정답: 1,000원" + tok.eos_token)
+    assert trained_text(tok, ids, labels) == "\n</think>\n\n정답: 1,000원" + tok.eos_token
 
 
 def test_earlier_turns_lose_think_last_keeps_it(tok):
     chat = [CHAT[0], CHAT[1], {"role": "user", "content": "합계는요?"},
             {"role": "assistant", "content": "<think>\n10000 + 1000\n</think>\n\n11,000원"}]
     ids, labels = tokenize_chat(chat, tok, "r1", 512)
-    trained = trained_text(tok, ids, labels)
-    assert trained == "정답: 1,000원" + tok.eos_token + chat[3]["content"] + tok.eos_token
+    trained = trained_text(tok, ids, labels)   # history turns as R1 sees them: no think, no opener
+    assert trained == "정답: 1,000원" + tok.eos_token + chat[3]["content"].removeprefix("<think>\n") + tok.eos_token
     ids2, labels2 = tokenize_chat(chat, tok, "r1", 512, keep_think=False)
     assert "<think>" not in trained_text(tok, ids2, labels2)
 
 
 def test_template_format_masks_the_same_tokens_as_r1(tok):
-    # the tiny tokenizer's chat template renders the R1 layout, so both routes give the same ids; the
-    # template's generation prompt already opens "<think>\n", so that part is prompt, not target
+    # the tiny tokenizer's chat template renders the R1 layout, so both routes give the same ids; both
+    # generation prompts open "<think>\n", so that part is prompt, not target, in both
     t_ids, t_labels = tokenize_chat(CHAT, tok, "template", 512)
     r_ids, r_labels = tokenize_chat(CHAT, tok, "r1", 512)
-    assert t_ids == r_ids
-    assert "<think>\n" + trained_text(tok, t_ids, t_labels) == trained_text(tok, r_ids, r_labels)
+    assert t_ids == r_ids and t_labels == r_labels
 
 
 def test_truncation_and_strip_think():

@@ -70,7 +70,10 @@ def test_encoded_prompt_is_the_training_render(qwen, k_shot):
         ids, labels = tokenize_chat(training_chat({"text": TEXT, "label": "카드"}, task), tok, "r1", 4096)
         j = task.labels.index("카드")
         assert ids == enc.contexts[j] + enc.continuations[j]
-        assert [i for i, m in enumerate(labels) if m != IGNORE] == list(range(len(enc.prompt), len(ids)))
+        # trained: R1's empty think block (every label shares it, so the scorer keeps it as prompt) + label
+        closer = len(tok("\n</think>\n\n", add_special_tokens=False)["input_ids"])
+        assert tok.decode(enc.prompt).endswith("<｜Assistant｜><think>\n\n</think>\n\n")
+        assert [i for i, m in enumerate(labels) if m != IGNORE] == list(range(len(enc.prompt) - closer, len(ids)))
     # labels share first tokens and differ in length here too, which the scorer must handle
     assert len({len(c) for c in enc.continuations}) > 1
 
@@ -161,8 +164,10 @@ def test_a_model_taught_the_answer_gives_it_back_both_ways(qwen):
     task = get_task("manufacturing")
     rec = {"text": "용접 비드 기공 다수, 언더컷 0.8mm", "label": "용접 불량"}
     ids, labels = tokenize_chat(training_chat(rec, task), tok, "r1", 4096)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(40):
+    # R1's no-reasoning answer starts with the empty think block ("\n</think>\n\n", trained): the
+    # tiny model must learn to tell its two "\n\n" apart, which takes more, gentler steps than the label
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
         loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss
         opt.zero_grad()
         loss.backward()

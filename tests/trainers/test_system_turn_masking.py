@@ -41,7 +41,9 @@ def test_system_tokens_are_never_trained(tok, fmt):
     assert labels[start:end] == [IGNORE] * (end - start)
     trained = trained_text(tok, ids, labels)
     assert SYSTEM not in trained and "세무 상담사" not in trained
-    if fmt != "template":   # the template's generation prompt already opens "<think>\n"
+    if fmt == "r1":           # the generation prompt opens "<think>\n", so that is prompt too
+        assert "<think>\n" + trained == CHAT[2]["content"] + tok.eos_token
+    elif fmt != "template":   # the template's generation prompt already opens "<think>\n"
         assert trained == CHAT[2]["content"] + (END[fmt] or tok.eos_token)
 
 

@@ -30,7 +30,7 @@ from typing import Literal, Sequence
 
 import torch
 
-from trainers.chat_format import IGNORE, tokenize_chat
+from trainers.chat_format import IGNORE, answer_offset, tokenize_chat
 from trainers.evaluation.mcqa import _accepts_logits_to_keep
 
 Normalise = Literal["sum", "mean", "char"]
@@ -58,6 +58,7 @@ def encode_prompt(tokenizer, fmt: str, messages: list[dict], labels: Sequence[st
         start = end
         while start > 0 and mask[start - 1] != IGNORE:
             start -= 1
+        start += answer_offset(ids[start:end + 1], tokenizer, fmt)   # R1: the empty think block is prompt
         contexts.append(ids[:start])
         conts.append(ids[start:end + 1])
         text = tokenizer.decode(conts[-1], skip_special_tokens=False)
