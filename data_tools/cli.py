@@ -45,11 +45,14 @@ def register(subparsers) -> None:
     pii = commands.add_parser("pii", help="count personal data in a JSONL/CSV/text file",
                               description="Count resident numbers, phones, cards, accounts, e-mails "
                                           "and other PIPA identifiers per kind; optionally write a redacted copy.")
-    pii.add_argument("file")
+    pii.add_argument("file", help="the JSONL, CSV or text file to scan (read only; see --out)")
     pii.add_argument("--out", help="write a redacted copy here (same format)")
-    pii.add_argument("--mode", choices=("mask", "pseudonymize", "drop"), default="mask")
+    pii.add_argument("--mode", choices=("mask", "pseudonymize", "drop"), default="mask",
+                     help="with --out: replace each hit by its kind ([주민등록번호]), by a stable fake value "
+                          "of the same kind, or drop rows that hold any (default: mask)")
     pii.add_argument("--seed", type=int, default=0, help="pseudonym seed")
-    pii.add_argument("--format", choices=("auto", "jsonl", "csv", "text"), default="auto")
+    pii.add_argument("--format", choices=("auto", "jsonl", "csv", "text"), default="auto",
+                     help="how to read FILE (default: from its extension)")
     pii.add_argument("--check", action="store_true", help="exit 1 when any personal data is found")
     pii.set_defaults(func=run_pii)
 
@@ -58,7 +61,7 @@ def register(subparsers) -> None:
     synth.add_argument("--domain", required=True, help="finance, manufacturing or healthcare")
     synth.add_argument("--n", type=int, required=True, help="number of rows")
     synth.add_argument("--out", required=True, help="output directory")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same rows")
     synth.set_defaults(func=run_synth)
 
 

@@ -18,7 +18,6 @@ the tiny arms' losses in the 7th digit), so bench.json records each arm's thread
 from __future__ import annotations
 
 import gc
-import importlib
 import json
 import time
 import traceback
@@ -65,7 +64,7 @@ def arm_overrides(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path:
 def run_arm(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path: str | None) -> Path:
     """Train (unless base_only) and evaluate one arm; returns its run directory."""
     from recipes import eval as eval_recipe
-    from recipes.cli import RECIPES
+    from trainers.config.recipes import RECIPES
     train_config = arm.config or cfg.train_config
     if arm.recipe not in RECIPES:
         raise UserError(f"arm {arm.name}: unknown recipe {arm.recipe!r}; known: {', '.join(sorted(RECIPES))}")
@@ -81,7 +80,7 @@ def run_arm(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path: str |
         ev = EvalConfig(model=model, **bench_sections, compute=cfg.compute,
                         output={"dir": str(bench_dir), "name": arm.name})
         return eval_recipe.run(ev, arm.name)
-    run_dir = importlib.import_module(RECIPES[arm.recipe][0]).run(train_cfg, arm.name)
+    run_dir = RECIPES[arm.recipe].run(train_cfg, arm.name)
     ev = EvalConfig(run=str(run_dir), **bench_sections, compute=cfg.compute)
     return eval_recipe.run(ev, arm.name)
 

@@ -15,17 +15,9 @@ import sys
 from pathlib import Path
 
 from data_tools.errors import DataError
+from trainers.config.recipes import RECIPES
 from trainers.errors import UserError
 
-# recipe name -> (module with run(cfg, config_stem), default config when --config is omitted)
-RECIPES = {
-    "sft": ("recipes.sft", "smoke/tiny_finance.yaml"),
-    "distill": ("recipes.distill", "smoke/tiny_distill.yaml"),
-    "distill-cache": ("recipes.distill_cache", "smoke/tiny_distill_cache.yaml"),
-    "traces": ("recipes.traces", "smoke/tiny_traces.yaml"),
-    "eval": ("recipes.eval", "eval/tiny_mcqa_finance.yaml"),
-    "bench": ("recipes.bench", "bench/finance.yaml"),
-}
 # optional sub-command modules exposing register(subparsers)
 EXTRA_COMMANDS = ["data_tools.cli", "recipes.plan", "recipes.report"]
 
@@ -37,8 +29,8 @@ def _configs_root() -> Path:
 
 def cmd_run(args) -> int:
     from trainers.config.loader import load_config, resolve_config_path
-    module_name, default_cfg = RECIPES[args.recipe]
-    config = args.config or default_cfg
+    recipe = RECIPES[args.recipe]
+    config = args.config or recipe.default_config
     if args.nproc and args.nproc > 1:
         from recipes.launch import relaunch
         return relaunch(args.nproc, sys.argv[1:])
@@ -51,7 +43,7 @@ def cmd_run(args) -> int:
         from trainers.smoke import apply_smoke
         apply_smoke(cfg)
         stem += "-smoke"
-    importlib.import_module(module_name).run(cfg, stem)
+    recipe.run(cfg, stem)
     return 0
 
 
@@ -66,9 +58,8 @@ def cmd_validate(args) -> int:
 def cmd_ls(args) -> int:
     root = _configs_root()
     print("recipes:")
-    for name, (module, default) in RECIPES.items():
-        doc = (importlib.import_module(module).__doc__ or "").strip().splitlines()[0]
-        print(f"  {name:10s} {doc}  [default config: {default}]")
+    for name, recipe in RECIPES.items():
+        print(f"  {name:10s} {recipe.summary()}  [default config: {recipe.default_config}]")
     print(f"configs ({root}):")
     for f in sorted(root.rglob("*.yaml")):
         rel = f.relative_to(root)
@@ -110,9 +101,34 @@ def cmd_tiny_model(args) -> int:
     return 0
 
 
+EXAMPLES = """examples:
+  kdtune ls                                          recipes and shipped configs
+  kdtune run sft --config finance/r1-distill-qwen-1.5b_qlora_8gb.yaml data.path=client.jsonl
+  kdtune run sft --config smoke/tiny_lora.yaml train.max_steps=8     a CPU smoke run in seconds
+  kdtune run distill --config finance/r1-distill-qwen-7b_to_1.5b_logit_16gb.yaml --nproc 2
+  kdtune validate --config my.yaml train.lr=1e-4     the resolved config, or every error in it
+  kdtune plan --config finance/r1-distill-qwen-7b_qlora_12gb.yaml --gpu rtx4060-8gb
+  kdtune data prepare --input raw.jsonl --out data/clean
+  kdtune report runs/bench-finance
+
+`kdtune COMMAND --help` describes each command. Errors you can fix (a config key, a path, a
+missing model) print one paragraph and exit with status 2."""
+
+
+def _version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("kdtune")
+    except metadata.PackageNotFoundError:   # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kdtune", description="Distill and LoRA/QLoRA-tune small models on "
-                                "Korean domain data; report accuracy per unit of compute.")
+                                "Korean domain data; report accuracy per unit of compute.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"kdtune {_version()}",
+                   help="print the installed kdtune version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="run a recipe", description="Run a recipe from a YAML config.")
@@ -124,24 +140,34 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted config overrides")
     r.set_defaults(func=cmd_run)
 
-    v = sub.add_parser("validate", help="print the resolved config or its errors")
-    v.add_argument("--config", required=True)
+    v = sub.add_parser("validate", help="print the resolved config or its errors",
+                       description="Merge a config with its base files and overrides, check it against its "
+                                   "recipe's schema and print the result (exactly what `run` would use), "
+                                   "or every error with the file or override to fix.")
+    v.add_argument("--config", required=True, help="YAML file (path or shipped name such as smoke/tiny_lora.yaml)")
     v.add_argument("--recipe", choices=sorted(RECIPES), help="check as this recipe (default: the file's recipe: key)")
-    v.add_argument("overrides", nargs="*", metavar="key.sub=value")
+    v.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted config overrides, as for `run`")
     v.set_defaults(func=cmd_validate)
 
-    sub.add_parser("ls", help="list recipes and shipped configs").set_defaults(func=cmd_ls)
+    sub.add_parser("ls", help="list recipes and shipped configs",
+                   description="List the recipes (with their default configs) and every shipped config "
+                               "file; takes no arguments.").set_defaults(func=cmd_ls)
 
-    c = sub.add_parser("cp", help="copy a shipped config to edit")
-    c.add_argument("config")
-    c.add_argument("dest")
-    c.add_argument("--force", action="store_true")
+    c = sub.add_parser("cp", help="copy a shipped config to edit",
+                       description="Copy a config to edit; its base files are merged in so the copy "
+                                   "stands alone wherever it is put.")
+    c.add_argument("config", help="config to copy (path or shipped name such as finance/r1-distill-qwen-1.5b_qlora_8gb.yaml)")
+    c.add_argument("dest", help="destination file, or an existing directory to copy into under the same name")
+    c.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
     c.set_defaults(func=cmd_cp)
 
-    t = sub.add_parser("tiny-model", help="build a tiny random model + Korean tokenizer")
-    t.add_argument("--arch", choices=["qwen2", "llama"], default="qwen2")
-    t.add_argument("--out", required=True)
-    t.add_argument("--seed", type=int, default=0)
+    t = sub.add_parser("tiny-model", help="build a tiny random model + Korean tokenizer",
+                       description="Write a tiny model of a real architecture (random weights) and a "
+                                   "tokenizer trained on the shipped Korean text, loadable as "
+                                   "model.path=DIR: for CPU tests and smoke runs.")
+    t.add_argument("--arch", choices=["qwen2", "llama"], default="qwen2", help="architecture (default: qwen2)")
+    t.add_argument("--out", required=True, help="directory to write (created)")
+    t.add_argument("--seed", type=int, default=0, help="seed for the random weights (default: 0)")
     t.set_defaults(func=cmd_tiny_model)
 
     for name in EXTRA_COMMANDS:
