@@ -17,8 +17,6 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from trainers.config.eval import EvalConfig
 from trainers.config.loader import dump_config, load_config
 from trainers.config.sections import ModelSection
@@ -26,15 +24,8 @@ from trainers.errors import UserError
 from trainers.evaluation.datasets import load_benchmark
 from trainers.evaluation.runner import evaluate_benchmark
 from trainers.metering import hardware_profile
+from trainers.precision import inference_setup
 from trainers.run_dir import RunDir, claim_new_run_dir, environment_facts, make_run_dir
-
-
-def eval_precision() -> tuple[str, torch.dtype, torch.device]:
-    if not torch.cuda.is_available():
-        return "fp32", torch.float32, torch.device("cpu")
-    if torch.cuda.is_bf16_supported():
-        return "bf16", torch.bfloat16, torch.device("cuda")
-    return "fp16", torch.float16, torch.device("cuda")
 
 
 def what_to_load(cfg: EvalConfig) -> tuple[ModelSection, object, Path | None, dict]:
@@ -64,7 +55,7 @@ def what_to_load(cfg: EvalConfig) -> tuple[ModelSection, object, Path | None, di
 
 def load_model(model_cfg: ModelSection, quant, adapter: Path | None):
     from trainers.model_builder import load_base_model, load_tokenizer
-    _, dtype, device = eval_precision()
+    _, dtype, device = inference_setup()
     use_quant = quant if (quant is not None and quant.load_in_4bit) else None
     model, _ = load_base_model(model_cfg, dtype, device, use_quant)
     if adapter is not None:
@@ -141,7 +132,7 @@ def run_classification(cfg: EvalConfig, config_stem: str) -> Path:
         t0 = time.time()
         model, tokenizer = load_model(model_cfg, quant, adapter)
         fmt = chat_format(cfg, model_cfg, tokenizer)
-        precision = eval_precision()[0]
+        precision = inference_setup()[0]
         profile, price, device = hardware_profile(cfg.compute, precision)
         result = evaluate_classification(model, tokenizer, fmt, task, items, pool, cfg.classify, profile, price, device)
         lo, hi = result["ci95"]
@@ -179,7 +170,7 @@ def run(cfg: EvalConfig, config_stem: str) -> Path:
     try:
         t0 = time.time()
         model, tokenizer = load_model(model_cfg, quant, adapter)
-        precision = eval_precision()[0]
+        precision = inference_setup()[0]
         profile, price, device = hardware_profile(cfg.compute, precision)
         result = evaluate_benchmark(model, tokenizer, bench, cfg.eval, profile, price, device)
         body = {"evaluated": described, "precision": precision, **result, "wall_seconds": time.time() - t0,

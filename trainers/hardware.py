@@ -112,10 +112,9 @@ def get_gpu(gpu_id: str) -> GpuSpec:
 
 
 def catalogue_precision(gpu: GpuSpec) -> str:
-    """bf16 where the card has it; fp16 with loss scaling where not (T4); fp32 on CPU."""
-    if gpu.id == "cpu":
-        return "fp32"
-    return "bf16" if gpu.bf16 else "fp16"
+    """What the automatic choice (trainers.precision) runs on this catalogue card."""
+    from trainers.precision import precision_on
+    return precision_on("auto", gpu=gpu.id != "cpu", bf16=gpu.bf16)
 
 
 # Ordered: the first pattern found in the lower-cased device name wins ("4060 ti" before "4060").

@@ -17,6 +17,7 @@ from trainers.compute_meter import ComputeMeter
 from trainers.config.sections import ComputeSection
 from trainers.flops import FlopBreakdown, matmul_params, teacher_token_cost, train_flops_per_token
 from trainers.hardware import detect_gpu, get_gpu
+from trainers.precision import precision_on
 from trainers.records import ComputeRecord, TeacherCharge, TeacherSource, read_record, write_record
 
 
@@ -29,10 +30,8 @@ def hardware_profile(compute: ComputeSection, precision: str) -> tuple[dict, flo
     import torch
     device = "cuda" if torch.cuda.is_available() else "cpu"
     gpu = detect_gpu() if compute.gpu == "auto" else get_gpu(compute.gpu)
-    if gpu.id == "cpu":
-        precision = "fp32"          # the CPU profile only has an fp32 rate
-    elif precision == "bf16" and not gpu.bf16:
-        precision = "fp16"
+    # the rate of what this profile's card would run: fp32 on CPU, fp16 on a card without bf16
+    precision = precision_on(precision, gpu=gpu.id != "cpu", bf16=gpu.bf16)
     profile = gpu.meter_profile(precision)
     profile.update(price_basis=gpu.price_basis, price_date=gpu.price_date, peak_source="catalogue")
     if gpu.id == "cpu" and device == "cpu":

@@ -13,9 +13,9 @@ import torch
 
 from trainers.config.sections import LoraSection, ModelSection, QuantSection
 from trainers.errors import UserError
+from trainers.precision import torch_dtype
 from trainers.model_loading import load_pretrained, resolve_model_source
 
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 @dataclass
@@ -103,7 +103,7 @@ def build_model(model_cfg: ModelSection, lora: LoraSection, quant: QuantSection,
     """Base weights in the compute dtype when frozen (LoRA/QLoRA), fp32 master weights for full
     fine-tuning (the optimizer needs them; autocast handles bf16/fp16 compute)."""
     if model_cfg.dtype != "auto":
-        weight_dtype = DTYPES[model_cfg.dtype]
+        weight_dtype = torch_dtype(model_cfg.dtype)
     else:
         weight_dtype = compute_dtype if lora.enabled else torch.float32
     model, source = load_base_model(model_cfg, weight_dtype, device, quant)
