@@ -43,7 +43,7 @@ from trainers.losses.sft_loss import SFTLoss  # noqa: E402
 from trainers.model_builder import load_tokenizer  # noqa: E402
 from trainers.run_dir import RunDir  # noqa: E402
 from trainers.sft_data import tokenize_chats  # noqa: E402
-from trainers.trace_generate import HFGenerator, prompt_text  # noqa: E402
+from trainers.trace_generate import HFGenerator  # noqa: E402
 from trainers.trace_prompts import Prompt, verify  # noqa: E402
 
 TEACHER = dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
@@ -79,9 +79,9 @@ def prompts_of(rows: list[dict]) -> list[Prompt]:
 def accuracy(model, tok, rows: list[dict], max_new: int) -> float:
     gen_cfg = TracesConfig(teacher={"path": "unused"}, data={"path": "unused"}, output={"dir": "unused"},
                            generation={"temperature": 0.0, "max_new_tokens": max_new, "batch_size": 64}).generation
-    gen = HFGenerator(model, tok, gen_cfg, torch.device("cpu"))
+    gen = HFGenerator(model, tok, gen_cfg, torch.device("cpu"), "r1")
     prompts = prompts_of(rows)
-    samples = gen([prompt_text(tok, p.messages) for p in prompts], 1, 0)
+    samples = gen([gen.prompt(p.messages) for p in prompts], 1, 0)
     return sum(verify(p, "<think>\n" + s[0].text, None)[0] for p, s in zip(prompts, samples)) / len(prompts)
 
 
@@ -108,14 +108,14 @@ def teacher_traces(teacher, tok, rows, samples: int, max_new: int, min_traces: i
     cfg = TracesConfig(teacher={"path": "unused"}, data={"path": "unused"}, output={"dir": "unused"},
                        generation={"samples_per_prompt": samples, "max_new_tokens": max_new, "batch_size": 64,
                                    "keep_per_prompt": 1, "max_prompt_len": MAX_LEN})
-    gen = HFGenerator(teacher, tok, cfg.generation, torch.device("cpu"))
+    gen = HFGenerator(teacher, tok, cfg.generation, torch.device("cpu"), "r1")
     kept, stats = run_shard(cfg, gen, prompts_of(rows), seed=1234)
     if len(kept) >= min_traces:
         return [r["messages"] for r in kept], {**stats, "filtered": True}
     # too few verified: sequence-level KD on every finished trace (said so in the table)
     torch.manual_seed(1234)
     prompts = prompts_of(rows)
-    outs = gen([prompt_text(tok, p.messages) for p in prompts], 1, 1234)
+    outs = gen([gen.prompt(p.messages) for p in prompts], 1, 1234)
     chats = [p.messages + [{"role": "assistant", "content": "<think>\n" + o[0].text}]
              for p, o in zip(prompts, outs) if o[0].finished and "</think>" in o[0].text]
     return chats, {**stats, "filtered": False, "unfiltered_used": len(chats)}

@@ -172,7 +172,8 @@ def run(cfg: EvalConfig, config_stem: str) -> Path:
         model, tokenizer = load_model(model_cfg, quant, adapter)
         precision = inference_setup()[0]
         profile, price, device = hardware_profile(cfg.compute, precision)
-        result = evaluate_benchmark(model, tokenizer, bench, cfg.eval, profile, price, device)
+        fmt = chat_format(cfg, model_cfg, tokenizer) if bench.mode == "generate" else None
+        result = evaluate_benchmark(model, tokenizer, bench, cfg.eval, profile, price, device, fmt)
         body = {"evaluated": described, "precision": precision, **result, "wall_seconds": time.time() - t0,
                 "settings": cfg.eval.model_dump(mode="json")}
         run_dir.write_json("eval.json", body)

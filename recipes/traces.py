@@ -39,7 +39,7 @@ from trainers.metering import forward_only_breakdown, hardware_profile
 from trainers.precision import COMPUTE_DTYPE, choose_precision
 from trainers.records import ManifestRecord, write_record
 from trainers.run_dir import environment_facts
-from trainers.trace_generate import HFGenerator, VLLMGenerator, prompt_text
+from trainers.trace_generate import HFGenerator, VLLMGenerator
 from trainers.trace_prompts import read_prompts, verify, write_jsonl
 
 STAT_KEYS = ("prompts", "prompts_too_long", "samples", "verified", "kept", "prompts_with_trace",
@@ -50,9 +50,19 @@ STAT_KEYS = ("prompts", "prompts_too_long", "samples", "verified", "kept", "prom
 def make_generator(cfg: TracesConfig, device: torch.device, precision: str):
     if cfg.generation.backend == "vllm":
         return VLLMGenerator(cfg.teacher, cfg.generation, cfg.seed)
+    from trainers.chat_format import configured_format
     from trainers.model_builder import load_base_model, load_tokenizer
+    tokenizer = load_tokenizer(cfg.teacher)
+    fmt = configured_format(cfg.teacher.chat_format, tokenizer)   # before the weights: fails in a second
     model, _ = load_base_model(cfg.teacher, COMPUTE_DTYPE[precision], device, cfg.teacher.quant())
-    return HFGenerator(model, load_tokenizer(cfg.teacher), cfg.generation, device)
+    return HFGenerator(model, tokenizer, cfg.generation, device, fmt)
+
+
+def teacher_format(cfg: TracesConfig) -> str:
+    """The teacher's chat format without loading its weights (a resumed run with every shard done)."""
+    from trainers.chat_format import configured_format
+    from trainers.model_builder import load_tokenizer
+    return configured_format(cfg.teacher.chat_format, load_tokenizer(cfg.teacher))
 
 
 def teacher_arch(cfg: TracesConfig, gen):
@@ -74,18 +84,17 @@ def run_shard(cfg: TracesConfig, gen, prompts: list, seed: int, arch=None,
     """Sample, verify, keep: -> (output rows, the shard's counts). With the teacher's `arch`, its
     generation FLOPs are counted per sample; `clock` reads device-seconds (CPU time on CPU)."""
     stats = dict.fromkeys(STAT_KEYS, 0)
-    texts, fits, lens = [], [], []
-    for p in prompts:
-        text = prompt_text(gen.tok, p.messages)
-        n = gen.prompt_len(text)
-        if n > cfg.generation.max_prompt_len:
+    asked, fits = [], []
+    for p in prompts:   # the teacher's generation prompt, rendered as training renders its chats
+        ids = gen.prompt(p.messages)
+        if len(ids) > cfg.generation.max_prompt_len:
             stats["prompts_too_long"] += 1
             continue
-        texts.append(text)
+        asked.append(ids)
         fits.append(p)
-        lens.append(n)
+    lens = [len(ids) for ids in asked]
     t0, d0 = time.time(), clock()
-    samples = gen(texts, cfg.generation.samples_per_prompt, seed) if texts else []
+    samples = gen(asked, cfg.generation.samples_per_prompt, seed) if asked else []
     stats["teacher_seconds"] = time.time() - t0
     stats["teacher_device_seconds"] = clock() - d0
     for n, group in zip(lens, samples):   # each sample is its own sequence: prefill + decode
@@ -93,10 +102,11 @@ def run_shard(cfg: TracesConfig, gen, prompts: list, seed: int, arch=None,
         if arch is not None:
             stats["teacher_flops"] += sum(generation_flops(arch, n, s.n_tokens) for s in group)
     rows = []
-    for p, group in zip(fits, samples):
+    for p, ids, group in zip(fits, asked, samples):
         kept, seen = 0, set()
+        opened = gen.opens_think(ids)   # R1: the prompt opened the think block, the trace gets it back
         for j, s in enumerate(group):
-            trace = "<think>\n" + s.text.lstrip("\n")   # the prompt opened the think block
+            trace = "<think>\n" + s.text.lstrip("\n") if opened else s.text
             ok, value = verify(p, trace, cfg.verify.rel_tol)
             stats["samples"] += 1
             stats["tokens_generated"] += s.n_tokens
@@ -164,6 +174,7 @@ def run(cfg: TracesConfig, config_stem: str) -> Path:
     compute = write_record(out, "compute.json", traces_compute(totals, precision, device.type, threads))
     write_record(out, "manifest.json", ManifestRecord(     # last: the traces directory is complete
         recipe="traces", config=config_stem, teacher=cfg.teacher.path, source=source, seed=cfg.seed,
+        chat_format=gen.fmt if gen is not None else teacher_format(cfg),
         precision=precision, rows=len(rows), stats=stats,
         compute={"threads": compute["threads"], "threads_reason": compute["threads_reason"],
                  "pflops": compute["pflops"], "device_hours": compute["device_hours"]},

@@ -172,6 +172,11 @@ def detect_format(tokenizer) -> str:
                           "llama3, gemma, plain")
 
 
+def configured_format(chat_format: str, tokenizer) -> str:
+    """model.chat_format, or the tokenizer's own when it is "auto"."""
+    return chat_format if chat_format != "auto" else detect_format(tokenizer)
+
+
 def _template_ids(messages, tokenizer, keep_think) -> tuple[list[int], list[int]]:
     """Any tokenizer chat template: assistant spans found by rendering growing prefixes."""
     texts = _assistant_texts(messages, keep_think)
@@ -237,6 +242,12 @@ def generation_prompt(messages: list[dict], tokenizer, fmt: str) -> list[int]:
     while segs[answer - 1].trained:     # the answer's first trained segment (R1: the think closer)
         answer -= 1
     return _render(segs[:answer], tokenizer)[0]
+
+
+def prompt_opens_think(tokenizer, prompt_ids: list[int]) -> bool:
+    """Whether a generation prompt ends inside an opened `<think>` (R1): the completion continues
+    the reasoning, and a reader of it puts the opener back in front."""
+    return tokenizer.decode(prompt_ids[-4:], skip_special_tokens=False).rstrip().endswith("<think>")
 
 
 def answer_offset(answer_ids: list[int], tokenizer, fmt: str) -> int:

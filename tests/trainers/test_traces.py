@@ -11,16 +11,22 @@ from trainers.trace_prompts import read_prompts, verify
 
 
 class ScriptedTeacher:
-    """Returns fixed completions per prompt, in order; counts what it was asked."""
+    """Returns fixed completions per prompt, in order; counts what it was asked. Its prompts are
+    one id per character of an R1-like rendering (the real rendering is tested with HFGenerator)."""
+    fmt = "r1"
+
     def __init__(self, tok, scripts):
         self.tok, self.scripts, self.calls = tok, scripts, []
 
-    def prompt_len(self, text):
-        return len(text)
+    def prompt(self, messages):
+        return [ord(c) for c in self.tok.apply_chat_template(messages, False, True)]
 
-    def __call__(self, texts, n, seed):
-        self.calls.append((len(texts), n, seed))
-        return [[Sample(t, 10, "</think>" in t) for t in self.scripts[i][:n]] for i in range(len(texts))]
+    def opens_think(self, prompt):
+        return "".join(map(chr, prompt)).endswith("<think>\n")
+
+    def __call__(self, prompts, n, seed):
+        self.calls.append((len(prompts), n, seed))
+        return [[Sample(t, 10, "</think>" in t) for t in self.scripts[i][:n]] for i in range(len(prompts))]
 
 
 class Tok:
@@ -70,7 +76,9 @@ def test_trace_rows_train_with_think_in_the_loss(tmp_path):
     tok = load_tokenizer(ModelSection(path="tiny:qwen2"))
     (ex,), _ = tokenize_chats(read_chat_file(path).chats, tok, "r1", 256, keep_think=True)
     trained = tok.decode([t for t in ex.labels if t != -100], skip_special_tokens=False)
-    assert trained.startswith("<think>") and "</think>" in trained and "정답: 50원" in trained
+    # the reasoning is in the loss; its "<think>\n" opener is the R1 generation prompt, context only
+    assert trained.startswith("1000 × 0.05") and "</think>" in trained and "정답: 50원" in trained
+    assert tok.decode(ex.input_ids, skip_special_tokens=False).endswith("<｜Assistant｜><think>\n" + trained)
 
 
 def test_prompts_from_mcqa_and_verification():

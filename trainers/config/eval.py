@@ -36,8 +36,9 @@ class BenchmarkSection(Section):
     batch_size: int = Field(8, ge=1, description="Sequences per forward pass (MCQA options / generations).")
     max_new_tokens: int = Field(512, ge=1, description="Generation budget; an answer not reached "
                                 "within it counts as wrong (and as missing).")
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0: greedy; R1 distills recommend 0.6.")
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="Generation: 0 is greedy; unset, "
+                                      "the chat format's default (R1: 0.6, as DeepSeek recommends; else greedy).")
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="Unset: the chat format's default (R1: 0.95).")
     interval: Literal["wilson", "bootstrap"] = "wilson"
     min_hangul: float = Field(0.5, ge=0.0, le=1.0, description="Answers with a smaller Hangul share of "
                               "letters are counted as drifted out of Korean.")

@@ -10,6 +10,7 @@ needs (padding is not counted):
 """
 from __future__ import annotations
 
+from trainers.chat_format import sampling_defaults
 from trainers.compute_meter import ComputeMeter
 from trainers.evaluation.accuracy import ItemResult, summarize
 from trainers.evaluation.answers import extract_answer, is_correct
@@ -53,7 +54,7 @@ def mcqa_flops(model, tokenizer, prompts, conts) -> tuple[int, int, list[list[in
     return flops, tokens, lengths
 
 
-def run_mcqa(model, tokenizer, bench: Benchmark, spec) -> tuple[list[ItemResult], dict, int, int]:
+def run_mcqa(model, tokenizer, bench: Benchmark, spec, fmt: str | None = None) -> tuple[list[ItemResult], dict, int, int]:
     prompts = build_prompts(bench.items, bench.layout, spec.k_shot, bench.dev_pool, seed=spec.seed)
     conts = [continuations(r, bench.layout, spec.target) for r in bench.items]
     scores = score_choices(model, tokenizer, prompts, conts, batch_size=spec.batch_size, padding_side="left")
@@ -69,9 +70,18 @@ def run_mcqa(model, tokenizer, bench: Benchmark, spec) -> tuple[list[ItemResult]
     return results, {"language": language, "examples": examples}, flops, tokens
 
 
-def run_generate(model, tokenizer, bench: Benchmark, spec) -> tuple[list[ItemResult], dict, int, int]:
-    gens = generate(model, tokenizer, [it["messages"] for it in bench.items], spec.batch_size,
-                    spec.max_new_tokens, spec.temperature, spec.top_p, spec.seed)
+def sampling(spec, fmt: str) -> dict:
+    """The config's temperature / top-p, or the chat format's defaults where it leaves them unset
+    (R1: 0.6 / 0.95, DeepSeek's usage notes; greedy otherwise)."""
+    defaults = sampling_defaults(fmt)
+    return {"temperature": defaults["temperature"] if spec.temperature is None else spec.temperature,
+            "top_p": defaults["top_p"] if spec.top_p is None else spec.top_p}
+
+
+def run_generate(model, tokenizer, bench: Benchmark, spec, fmt: str) -> tuple[list[ItemResult], dict, int, int]:
+    samp = sampling(spec, fmt)
+    gens = generate(model, tokenizer, [it["messages"] for it in bench.items], fmt, spec.batch_size,
+                    spec.max_new_tokens, samp["temperature"], samp["top_p"], spec.seed)
     arch, adapter = arch_of(model), adapter_forward(model)
     results, examples, flops, tokens = [], [], 0, 0
     for it, g in zip(bench.items, gens):
@@ -85,18 +95,21 @@ def run_generate(model, tokenizer, bench: Benchmark, spec) -> tuple[list[ItemRes
             examples.append({"id": it["id"], "gold": it["gold"], "extracted": got.value, "found": got.found,
                              "source": got.source, "correct": ok, "output": g.text[-600:]})
     language = language_report([g.text for g in gens], spec.min_hangul)
-    return results, {"language": language, "examples": examples,
+    return results, {"language": language, "examples": examples, "chat_format": fmt, "sampling": samp,
                      "generated_tokens": tokens, "truncated": sum(g.new_tokens >= spec.max_new_tokens
                                                                   for g in gens)}, flops, tokens
 
 
 def evaluate_benchmark(model, tokenizer, bench: Benchmark, spec, profile: dict, price: float | None,
-                       device: str) -> dict:
-    """The eval.json body (without the description of what was evaluated)."""
+                       device: str, fmt: str | None = None) -> dict:
+    """The eval.json body (without the description of what was evaluated). `fmt`, the chat format
+    the model was trained with, renders generation prompts; MCQA scores KMMLU's plain-text layout."""
+    if bench.mode != "mcqa" and fmt is None:
+        raise ValueError("generative evaluation needs the model's chat format")
     meter = ComputeMeter(forward_only_breakdown(0, "eval"), profile, price, device, phase="eval")
     meter.start()
     run = run_mcqa if bench.mode == "mcqa" else run_generate
-    results, extra, flops, tokens = run(model, tokenizer, bench, spec)
+    results, extra, flops, tokens = run(model, tokenizer, bench, spec, fmt)
     meter.add_tokens(tokens, extra_flops=flops)   # FLOPs vary per sequence: all counted as extra
     meter.pause()
     summary = summarize(results, spec.interval, spec.seed)
