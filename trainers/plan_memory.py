@@ -34,6 +34,8 @@ from typing import Literal
 from trainers.arch_catalog import canonical_module_names
 from trainers.arch_spec import GEMMA3_TYPES, ArchSpec
 from trainers.errors import UserError
+# the matmul-parameter counts are trainers.flops' (one definition); linear_params: the block linears
+from trainers.flops import block_matmul_params as linear_params, matmul_params  # noqa: F401 (re-exported)
 
 GIB = 2 ** 30
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
@@ -137,10 +139,6 @@ class MemoryBreakdown:
         return self.peak_allocated_gib * (1 + ALLOCATOR_SLACK) + CUDA_CONTEXT_GIB
 
 
-def linear_params(arch: ArchSpec) -> int:
-    return arch.num_layers * sum(i * o for i, o in arch.linear_shapes().values())
-
-
 def lora_params(inp: PlanInput) -> int:
     if inp.method == "full":
         return 0
@@ -199,7 +197,7 @@ def estimate_memory(inp: PlanInput) -> MemoryBreakdown:
               params * OPTIMIZER_STATE_BYTES[inp.optimizer])
         if d < 4:   # autocast caches 16-bit copies of the matmul weights until the forward ends
             m.add(f"autocast {dt} weight copies", "loss",
-                  (linear_params(a) + a.vocab_size * a.hidden_size) * d)
+                  matmul_params(a) * d)
     else:
         nf4, rest = weight_bytes(a, inp.method == "qlora", d, inp.double_quant, inp.upcast_non_quantized)
         m.add("weights: NF4 linear layers (+ absmax)", "static", nf4)
