@@ -85,14 +85,43 @@ def _missing_message(repo_id: str, why: str) -> str:
 
 
 def load_pretrained(loader, source: str, local_only: bool, **kwargs):
-    """Call `loader.from_pretrained` turning hub/network failures into a UserError."""
+    """Call `loader.from_pretrained`, turning a failure the user can fix into a UserError that
+    says what actually failed (see `load_failure`)."""
     try:
         return loader.from_pretrained(source, local_files_only=local_only, **kwargs)
-    except (OSError, ValueError) as e:
-        text = str(e)
-        if local_only and Path(source).is_dir():
-            raise UserError(f"could not load {source}: {text.splitlines()[0] if text else e!r}") from None
-        if "trust_remote_code" in text:
-            raise UserError(f"model '{source}' ships its own code; set model.trust_remote_code=true "
-                            f"if you trust it") from None
-        raise UserError(_missing_message(source, text.splitlines()[0] if text else type(e).__name__)) from None
+    except (OSError, ValueError, ImportError, KeyError) as e:
+        raise load_failure(source, e) from None
+
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+def load_failure(source: str, error: BaseException) -> UserError:
+    """Name the cause: quantisation libraries, a config transformers cannot read, remote code,
+    weights missing from a local directory — and "not on this machine" only when the model really
+    is missing, never for every OSError."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    low = text.lower()
+    local = Path(source).expanduser()
+    if "bitsandbytes" in low:
+        return UserError(f"loading '{source}' in 4 bits (quant.load_in_4bit) needs a working bitsandbytes: "
+                         f"{first}. Install it (`pip install bitsandbytes`) "
+                         f"or set quant.load_in_4bit=false to load unquantised")
+    if "trust_remote_code" in low or "auto_map" in low:
+        return UserError(f"model '{source}' ships its own code; set model.trust_remote_code=true if you "
+                         f"trust it")
+    if "does not recognize this architecture" in low or "model type" in low or isinstance(error, KeyError):
+        return UserError(f"the config.json of '{source}' names an architecture this transformers cannot "
+                         f"build ({first}); upgrade transformers, set model.trust_remote_code=true if the "
+                         f"model ships code, or fix model_type in config.json")
+    if local.is_dir():
+        if isinstance(error, OSError) and not any((local / f).is_file() for f in WEIGHT_FILES) \
+                and "tokenizer" not in low:
+            return UserError(f"model directory {local} has a config.json but no weights (none of "
+                             f"{', '.join(WEIGHT_FILES)}); copy the weight files next to it")
+        return UserError(f"could not load the model in {local}: {first}")
+    if isinstance(error, OSError):
+        return UserError(_missing_message(source, first))
+    return UserError(f"could not load model '{source}': {first}")
