@@ -74,6 +74,11 @@ def chat_format(cfg: EvalConfig, model_cfg: ModelSection, tokenizer) -> str:
         fmt = json.loads(manifest.read_text(encoding="utf-8")).get("chat_format")
         if fmt:
             return fmt
+    from trainers.chat_templates import saved_chat_format   # an exported model or adapter carries it
+    for where in (cfg.adapter, model_cfg.path):
+        fmt = saved_chat_format(where) if where and Path(where).expanduser().is_dir() else None
+        if fmt:
+            return fmt
     if model_cfg.chat_format != "auto":
         return model_cfg.chat_format
     try:

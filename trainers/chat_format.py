@@ -177,20 +177,43 @@ def configured_format(chat_format: str, tokenizer) -> str:
     return chat_format if chat_format != "auto" else detect_format(tokenizer)
 
 
-def _template_ids(messages, tokenizer, keep_think) -> tuple[list[int], list[int]]:
-    """Any tokenizer chat template: assistant spans found by rendering growing prefixes."""
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def template_segments(messages: list[dict], tokenizer, keep_think: bool) -> list[Segment]:
+    """Any tokenizer chat template, cut into segments like the formats above: an answer starts where
+    the rendered chat leaves the template's generation prompt and ends where the chat up to it ends.
+    A template whose generation prompt opens `<think>` (R1's) gets R1's rule for an answer without
+    reasoning (r1_answer); a template that renders the last answer unlike its own generation prompt
+    is refused rather than trained on a prompt generation never asks."""
     texts = _assistant_texts(messages, keep_think)
     msgs = [dict(m, content=t) for m, t in zip(messages, texts)]
-    ids = tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=False)
-    labels = [IGNORE] * len(ids)
+
+    def render(ms, gen):
+        return tokenizer.apply_chat_template(ms, tokenize=False, add_generation_prompt=gen)
+    last = max(i for i, m in enumerate(msgs) if m["role"] == "assistant")
+    asked = render(msgs[:last], True)
+    if asked.rstrip().endswith("<think>") and not msgs[last]["content"].lstrip().startswith("<think>"):
+        msgs[last] = dict(msgs[last], content=R1_THINK + R1_NO_THINK + msgs[last]["content"])
+    full = render(msgs, False)
+    segs, pos = [], 0
     for i, m in enumerate(msgs):
         if m["role"] != "assistant":
             continue
-        start = len(tokenizer.apply_chat_template(msgs[:i], tokenize=True, add_generation_prompt=True,
-                                                  return_dict=False))
-        end = len(tokenizer.apply_chat_template(msgs[:i + 1], tokenize=True, return_dict=False))
-        labels[start:end] = ids[start:end]
-    return list(ids), labels
+        prompt = asked if i == last else render(msgs[:i], True)
+        start = max(_common_prefix(prompt, full), pos)
+        if i == last and start < len(prompt):
+            raise ChatFormatError("this tokenizer's chat template renders an answer unlike its own generation "
+                                  "prompt, so a model trained through it would be asked a prompt it never saw; "
+                                  "set model.chat_format to r1, chatml, llama3, gemma or plain")
+        end = max(_common_prefix(render(msgs[:i + 1], False), full), start)
+        segs += [Segment(full[pos:start], False), Segment(full[start:end], True)]
+        pos = end
+    return segs + [Segment(full[pos:], False)]
 
 
 def _specials(tokenizer) -> dict:
@@ -215,10 +238,9 @@ def tokenize_chat(messages: list[dict], tokenizer, fmt: str, max_len: int,
                   keep_think: bool = True) -> tuple[list[int], list[int]]:
     """-> (input_ids, labels) truncated to max_len; labels are IGNORE outside assistant text."""
     _check_format(fmt)
-    if fmt == "template":
-        ids, labels = _template_ids(messages, tokenizer, keep_think)
-    else:
-        ids, labels = _render(FORMATS[fmt](messages, _specials(tokenizer), keep_think), tokenizer)
+    segs = template_segments(messages, tokenizer, keep_think) if fmt == "template" else \
+        FORMATS[fmt](messages, _specials(tokenizer), keep_think)
+    ids, labels = _render(segs, tokenizer)
     return ids[:max_len], labels[:max_len]
 
 
@@ -232,12 +254,8 @@ def generation_prompt(messages: list[dict], tokenizer, fmt: str) -> list[int]:
     if not messages or messages[-1]["role"] == "assistant":
         raise ValueError("a generation prompt needs a chat that ends in a user (or system) turn")
     asked = messages + [{"role": "assistant", "content": ""}]
-    if fmt == "template":   # _template_ids puts the answer right after this same rendering
-        texts = _assistant_texts(asked, True)[:-1]
-        msgs = [dict(m, content=t) for m, t in zip(messages, texts)]
-        return list(tokenizer.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True,
-                                                  return_dict=False))
-    segs = FORMATS[fmt](asked, _specials(tokenizer), True)
+    segs = template_segments(asked, tokenizer, True) if fmt == "template" else \
+        FORMATS[fmt](asked, _specials(tokenizer), True)
     answer = max(i for i, s in enumerate(segs) if s.trained)
     while segs[answer - 1].trained:     # the answer's first trained segment (R1: the think closer)
         answer -= 1

@@ -17,12 +17,25 @@ def save_trained(model, tokenizer, out: Path, is_lora: bool) -> Path:
     return target
 
 
-def merge_adapter(model_cfg: ModelSection, adapter_dir: Path, out_dir: Path,
-                  dtype: torch.dtype = torch.float32) -> Path:
-    """Base (reloaded unquantised, so QLoRA adapters merge into real weights) + adapter, merged."""
+def merge_dtype(requested: str, model_cfg: ModelSection, compute_dtype: torch.dtype) -> torch.dtype:
+    """output.merge_dtype -> the dtype merged weights are written in. "auto" keeps the training
+    dtype where it is 16-bit (GPU); CPU runs compute in fp32, but a merged real model is shipped
+    in bf16 like the checkpoints it came from, at half the size. Tiny smoke models stay fp32."""
+    from trainers.precision import torch_dtype
+    if requested != "auto":
+        return torch_dtype(requested)
+    if compute_dtype in (torch.bfloat16, torch.float16):
+        return compute_dtype
+    return torch.float32 if model_cfg.path.startswith("tiny:") else torch.bfloat16
+
+
+def merge_adapter(model_cfg: ModelSection, adapter_dir: Path, out_dir: Path, dtype: torch.dtype) -> Path:
+    """Base (reloaded unquantised, so QLoRA adapters merge into real weights) + adapter, merged,
+    written in `dtype` (see merge_dtype): the merge itself runs in fp32, so rounding happens once."""
     from peft import PeftModel
-    base, _ = load_base_model(model_cfg, dtype, torch.device("cpu"))
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    base, _ = load_base_model(model_cfg, torch.float32, torch.device("cpu"))
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().to(dtype)
+    merged.config.dtype = dtype    # what from_pretrained(..., dtype="auto") will load it as
     merged.save_pretrained(out_dir)
     load_tokenizer(model_cfg).save_pretrained(out_dir)
     return out_dir
@@ -39,7 +52,13 @@ def finish_training(session, cfg, built, result, meter, manifest: dict) -> None:
     if session.accelerator.is_main_process:
         outputs["trained"] = str(save_trained(built.model, built.tokenizer, session.run.path, cfg.lora.enabled))
         if cfg.output.merge and cfg.lora.enabled:
-            outputs["merged"] = str(merge_adapter(cfg.model, session.run.path / "adapter", session.run.path / "merged"))
+            dtype = merge_dtype(cfg.output.merge_dtype, cfg.model, session.compute_dtype)
+            outputs["merged"] = str(merge_adapter(cfg.model, session.run.path / "adapter",
+                                                  session.run.path / "merged", dtype))
+        if manifest.get("chat_format"):   # the format travels with the weights (trainers.chat_templates)
+            from trainers.chat_templates import export_chat_format
+            for out in outputs.values():
+                export_chat_format(Path(out), built.tokenizer, manifest["chat_format"])
     write_manifest(session, cfg, {"method": built.method, "model_source": built.source,
                                   "model_provenance": built.provenance, **manifest,
                                   "result": result.__dict__, "outputs": outputs, "pflops": compute["pflops"],
