@@ -113,6 +113,9 @@ class OutputSection(Section):
     dir: str = Field("runs", description="Parent directory of run directories.")
     name: str | None = Field(None, description="Run directory name; default <config>-<timestamp>.")
     merge: bool = Field(False, description="Also export base+adapter merged into merged/.")
+    merge_dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="dtype of the merged weights. auto: the training dtype (bf16/fp16 on a GPU); "
+        "on CPU bf16 for real models (a 7B in fp32 would be ~30 GB), fp32 for tiny: smoke models.")
 
 
 class ComputeSection(Section):
