@@ -35,3 +35,13 @@ def test_manifest_is_written_after_adapter_merged_model_and_compute(tmp_path, mo
     manifest_time = (run / "manifest.json").stat().st_mtime_ns
     assert all((run / k).stat().st_mtime_ns <= manifest_time for k in outputs)
     assert json.loads((run / "manifest.json").read_text())["outputs"]["trained"].endswith("adapter")
+    # the chat format travels with both exports, and the merged tokenizer's template asks the trained prompt
+    from transformers import AutoTokenizer
+    from trainers.chat_format import generation_prompt
+    from trainers.chat_templates import saved_chat_format
+    fmt = json.loads((run / "manifest.json").read_text())["chat_format"]
+    assert saved_chat_format(run / "adapter") == saved_chat_format(run / "merged") == fmt == "r1"
+    tok = AutoTokenizer.from_pretrained(run / "merged")
+    chat = [{"role": "user", "content": "부가세는?"}]
+    assert tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True) == \
+        tok.decode(generation_prompt(chat, tok, fmt), skip_special_tokens=False)
