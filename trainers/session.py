@@ -79,6 +79,20 @@ def open_session(cfg, config_stem: str) -> Session:
                    device=accelerator.device, resume_from=Path(resume) if resume else None)
 
 
+def seed_this_rank(seed: int, rank: int) -> int:
+    """Re-seed python, numpy and torch (CUDA too) with `seed + rank`; returns that seed.
+
+    Call it AFTER every model and adapter is built: `open_session` seeds all processes alike so
+    LoRA initialisation is identical on every rank (and on a rerun), but from then on each process
+    must draw its own random numbers, or every rank applies the same dropout masks to its own
+    shard and data parallelism loses part of its regularising noise. Batch order does not depend
+    on these generators (trainers/sft_data.py derives it from the config seed alone), and a
+    resumed run restores each rank's generator state from its checkpoint (rng-rank{N}.pt)."""
+    from accelerate.utils import set_seed
+    set_seed(seed + rank)
+    return seed + rank
+
+
 def _claim_run(cfg, parent: Path, stem: str, config_text: str) -> tuple[RunDir, Path | None]:
     """Main process: create or find the run directory, lock it, decide the resume point, check the
     config against the checkpoint's, write config.yaml -> (run, checkpoint dir or None)."""
