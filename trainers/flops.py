@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Literal
 
 from trainers.arch_spec import ArchSpec
+from trainers.errors import ConfigValueError
 
 Method = Literal["full", "lora", "qlora"]
 METHODS = ("full", "lora", "qlora")
@@ -125,7 +126,9 @@ def adapter_forward_flops_per_token(arch: ArchSpec, lora_r: int,
     targets = list(shapes) if lora_targets is None else list(lora_targets)
     unknown = sorted(set(targets) - set(shapes) - {LM_HEAD})
     if unknown:
-        raise ValueError(f"unknown LoRA target(s) {unknown}; known: {sorted(shapes) + [LM_HEAD]}")
+        raise ConfigValueError(f"lora.target_modules names {', '.join(unknown)}, which this model's layers do not "
+                               f"have (its block linears: {', '.join(shapes)}); set lora.target_modules to "
+                               f"some of those, or all-linear")
     flops = 0
     for name in dict.fromkeys(targets):  # de-duplicate, keep order
         if name == LM_HEAD:

@@ -9,6 +9,7 @@ import transformers
 from torch.utils.flop_counter import FlopCounterMode
 
 from trainers.arch_spec import ArchSpec
+from trainers.errors import UserError
 from trainers.flops import (
     forward_flops_per_token, generation_flops, matmul_params, sequence_forward_flops, teacher_token_cost,
     train_flops_per_token, train_token_cost,
@@ -142,8 +143,9 @@ def test_torch_counter_agrees_head_on_targets_only():
 def test_bad_inputs_fail_loudly():
     with pytest.raises(ValueError, match="lora_r"):
         train_flops_per_token(TINY, T, "lora")
-    with pytest.raises(ValueError, match="unknown LoRA target"):
+    with pytest.raises(UserError, match="lora.target_modules names qkv, which this model's layers do not have") as e:
         train_flops_per_token(TINY, T, "lora", lora_r=8, lora_targets=["qkv"])
+    assert isinstance(e.value, ValueError) and "q_proj" in str(e.value)   # names the valid ones
     with pytest.raises(ValueError, match="method"):
         train_flops_per_token(TINY, T, "dora")
 
