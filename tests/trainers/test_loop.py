@@ -1,33 +1,19 @@
 """The loop's numbers: token-normalised accumulation equals one big batch equals a naive reference;
 SFTLoss equals transformers' loss; trainable weights change and frozen ones do not."""
-import copy
-
 import pytest
 import torch
 
-from trainers.chat_data import read_chat_file, resolve_data_path
-from trainers.config import load_config
+from tests.helpers import tiny_lora
+from trainers.chat_data import read_chat_file
 from trainers.loop import accumulate_gradients, train
 from trainers.losses.sft_loss import SFTLoss
-from trainers.model_builder import build_model
 from trainers.run_dir import RunDir
-from trainers.sft_data import BatchPlan, collate, tokenize_chats
+from trainers.sft_data import BatchPlan, collate
 
 
 @pytest.fixture(scope="module")
 def setup():
-    from accelerate import Accelerator
-    cfg = load_config("smoke/tiny_lora.yaml", ["lora.dropout=0.0"])
-    torch.manual_seed(0)
-    built = build_model(cfg.model, cfg.lora, cfg.quant, torch.float32, torch.device("cpu"), False)
-    # LoRA B starts at zero: give it values so gradients reach every adapter weight
-    with torch.no_grad():
-        for n, p in built.model.named_parameters():
-            if "lora_B" in n:
-                p.normal_(0, 0.02)
-    chats = read_chat_file(resolve_data_path("builtin:finance")[0]).chats[:8]
-    examples, _ = tokenize_chats(chats, built.tokenizer, "r1", 96, True)
-    return cfg, built, examples, Accelerator(cpu=True)
+    return tiny_lora()   # LoRA B given values so gradients reach every adapter weight
 
 
 def grads_of(model, loss_module, batches, accelerator):
