@@ -1,88 +1,96 @@
 """Predict a config's peak GPU memory and step time on a GPU, and the micro-batch that fits.
 
     kdtune plan --config configs/finance/r1-distill-qwen-7b_qlora_12gb.yaml --gpu rtx4060-8gb
+    kdtune plan --config configs/finance/r1-distill-qwen-7b_to_1.5b_logit_16gb.yaml --gpu t4-16gb
     kdtune plan --config configs/finance/r1-distill-qwen-1.5b_qlora_8gb.yaml --gpu all
+    kdtune plan --config configs/bench/cls_finance.yaml --gpu l4-24gb        # one row per arm
     kdtune plan --config smoke/tiny_lora.yaml --gpu t4-16gb train.micro_batch_size=4 data.max_seq_len=512
 
 Works offline: the architecture comes from the shipped catalogue (trainers/architectures), a local
-model directory, or the local Hugging Face cache — never from the network. The proposal keeps the
-configured global batch (micro × accumulation × processes). Exit status: 0 when the configured or
-the proposed settings fit, 1 when nothing does.
-
-`apply_auto_fit(cfg)` is what `train.auto_fit: true` runs before the model is built.
+model directory, or the local Hugging Face cache — never from the network. What is planned depends
+on the recipe: sft and distill plan the training step with everything on the device (student, its
+trainable set, a live teacher in NF4 or not, or the cached top-k targets); distill-cache and traces
+plan the teacher's forward / generation (nothing trains); bench plans every arm's training config.
+The proposal keeps the configured global batch (micro × accumulation × processes). Exit status: 0
+when the configured or the proposed settings fit, 1 when nothing does.
 """
 from __future__ import annotations
 
-from trainers.arch_catalog import load_arch
-from trainers.arch_spec import ArchSpec
+from pathlib import Path
+
 from trainers.errors import UserError
-from trainers.hardware import (CATALOGUE, DEFAULT_KRW_PER_USD, GpuSpec, catalogue_precision, detect_gpu,
-                               get_gpu)
-from trainers.planner import AutoFit, PlanInput, auto_fit, format_plan_table, make_plan
+from trainers.hardware import CATALOGUE, DEFAULT_KRW_PER_USD, GpuSpec, detect_gpu, get_gpu
+from trainers.plan_config import (apply_auto_fit, compute_precision, plan_input_from_config,  # noqa: F401
+                                  student_arch)
+from trainers.plan_memory import GIB, inference_memory
+from trainers.planner import AutoFit, auto_fit, format_plan_table, make_plan
+
+TRAINING = ("sft", "distill")
 
 
-def compute_precision(cfg, gpu: GpuSpec) -> str:
-    """The precision the run would use on `gpu`, as trainers.precision decides it on the device."""
-    requested = cfg.train.precision
-    if gpu.id == "cpu":
-        return "fp32"
-    if requested == "auto":
-        return catalogue_precision(gpu)
-    if requested == "bf16" and not gpu.bf16:
-        raise UserError(f"train.precision=bf16 but {gpu.name} has no bf16; use fp16 or auto")
-    return requested
+def inference_plan(cfg, gpu: GpuSpec) -> tuple[str, object, float]:
+    """(what is planned, MemoryBreakdown, device GiB) for a config whose teacher only runs forward."""
+    dtype = "fp32" if gpu.id == "cpu" else ("bf16" if gpu.bf16 else "fp16")
+    if cfg.recipe == "traces":
+        t, g = cfg.teacher, cfg.generation
+        what = (f"traces: teacher {t.path} generates {g.batch_size} sequences at a time "
+                f"({g.max_prompt_len} prompt + {g.max_new_tokens} new tokens); nothing trains")
+        mem = inference_memory(student_arch(t), t.load_in_4bit, dtype, g.batch_size, g.max_prompt_len,
+                               kv_tokens=g.max_prompt_len + g.max_new_tokens, logit_rows=2 * g.batch_size)
+    else:   # distill-cache: one forward over cache.batch_size sequences, top-k in kd.chunk_size rows
+        t = cfg.kd.teacher
+        what = (f"distill-cache: teacher {t.path} scores {cfg.cache.batch_size} sequences of "
+                f"{cfg.data.max_seq_len} tokens at a time (top-{cfg.kd.topk}); nothing trains")
+        mem = inference_memory(student_arch(t), t.load_in_4bit, dtype, cfg.cache.batch_size,
+                               cfg.data.max_seq_len, logit_rows=2 * cfg.kd.chunk_size)
+    return what, mem, mem.device_total_gib(on_cuda=gpu.id != "cpu")
 
 
-def plan_input_from_config(cfg, gpu: GpuSpec, world_size: int = 1, arch: ArchSpec | None = None) -> PlanInput:
-    """PlanInput for a loaded recipe config (SFTConfig and the recipes built like it)."""
-    targets = cfg.lora.target_modules
-    return PlanInput(
-        arch=arch or load_arch(cfg.model.path),
-        method=cfg.method,
-        seq_len=cfg.data.max_seq_len,
-        micro_batch=cfg.train.micro_batch_size,
-        grad_accum=cfg.train.grad_accum,
-        lora_r=cfg.lora.r,
-        lora_targets=targets if isinstance(targets, str) else tuple(targets),
-        compute_dtype=compute_precision(cfg, gpu),
-        grad_checkpointing=cfg.train.gradient_checkpointing,
-        optimizer=cfg.train.optimizer,
-        loss_chunk_size=cfg.train.loss_chunk_size,
-        lora_dropout=cfg.lora.dropout if cfg.lora.enabled else 0.0,
-        double_quant=cfg.quant.double_quant,
-        world_size=world_size,
-    )
+def format_inference(cfg, gpu: GpuSpec) -> tuple[str, bool]:
+    what, mem, total = inference_plan(cfg, gpu)
+    fits = total <= gpu.vram_gib
+    lines = [what, f"gpu    {gpu.name} ({gpu.id}), {gpu.vram_gib:.1f} GiB", ""]
+    unit, scale = ("GiB", 1) if total >= 1 else ("MiB", 1024)   # a tiny smoke teacher: MiB, not zeros
+    lines += [f"{label:<44}{nbytes / GIB * scale:>8.2f} {unit}" for label, _, nbytes in mem.items]
+    lines.append(f"{'total needed / available (+ CUDA context)':<44}{total * scale:>8.2f} / "
+                 f"{gpu.vram_gib * scale:.2f} {unit}  {'fits' if fits else 'DOES NOT FIT'}")
+    return "\n".join(lines), fits
 
 
-def apply_auto_fit(cfg, gpu: GpuSpec | None = None, world_size: int = 1, arch: ArchSpec | None = None,
-                   log=print):
-    """A copy of `cfg` with train.micro_batch_size / train.grad_accum (and where needed
-    train.loss_chunk_size, then data.max_seq_len) set by the planner for `gpu` (default: this
-    machine's).
+def bench_arms(cfg) -> list[tuple[str, object, object]]:
+    """(arm name, its training config or None for base_only, teacher ArchSpec or None) per arm. An
+    arm distilled from an earlier arm's export (`${bench}/NAME/...`) gets that arm's architecture."""
+    from recipes.bench import arm_overrides
+    from trainers.config.loader import load_config
+    bench_dir = Path(cfg.output.dir) / "PLAN"
+    configs = {a.name: load_config(a.config or cfg.train_config, arm_overrides(cfg, a, bench_dir, None),
+                                   recipe=a.recipe) for a in cfg.arms}
+    out = []
+    for arm in cfg.arms:
+        teacher = arm.overrides.get("kd.teacher.path", "")
+        source = teacher.split("${bench}/", 1)[1].split("/", 1)[0] if "${bench}/" in str(teacher) else None
+        t_arch = student_arch(configs[source].model) if source in configs else None
+        out.append((arm.name, None if arm.base_only else configs[arm.name], t_arch))
+    return out
 
-    Raises UserError when nothing fits, naming the predicted and available memory, rather than
-    letting the run die of out-of-memory after loading the model. Pass `arch` when the model is
-    already known (e.g. ArchSpec.from_hf_config(model.config)) to skip the catalogue lookup.
-    """
-    gpu = gpu or detect_gpu()
-    fit = auto_fit(plan_input_from_config(cfg, gpu, world_size, arch), gpu)
-    peak = f"{fit.plan.peak_gib:.1f} GiB of {gpu.vram_gib:.1f}"
-    if not fit.fits:
-        raise UserError(f"train.auto_fit: this run does not fit {gpu.name} even at micro-batch 1 and "
-                        f"sequence {fit.plan.inp.seq_len} (predicted {peak}); use QLoRA, an 8-bit "
-                        f"optimizer, a smaller model or a larger GPU — or set train.auto_fit=false "
-                        f"to try anyway. `kdtune plan` shows the breakdown.")
-    new = cfg.model_copy(deep=True)
-    new.train.micro_batch_size = fit.plan.inp.micro_batch
-    new.train.grad_accum = fit.plan.inp.grad_accum
-    new.data.max_seq_len = fit.plan.inp.seq_len
-    if fit.plan.inp.loss_chunk_size is not None:
-        new.train.loss_chunk_size = fit.plan.inp.loss_chunk_size
-    what = ", ".join(fit.changes) if fit.changes else "configured settings kept"
-    log(f"auto_fit on {gpu.id}: {what} (predicted peak {peak})")
-    if any(c.startswith("seq_len") for c in fit.changes):
-        log("auto_fit: data.max_seq_len was lowered: longer examples will be truncated")
-    return new
+
+def bench_table(cfg, gpu: GpuSpec, world: int, krw: float) -> tuple[str, bool]:
+    lines = [f"bench {cfg.train_config}: each arm's training step on {gpu.name} ({gpu.vram_gib:.1f} GiB); "
+             f"base_only arms only evaluate", f"{'arm':<16} {'recipe':<8} {'method':<6} {'peak':>6}  "
+             f"{'fits':<4} {'step s':>8} {'KRW/1Mtok':>9}  proposal"]
+    ok = True
+    for name, train_cfg, t_arch in bench_arms(cfg):
+        if train_cfg is None:
+            lines.append(f"{name:<16} {'eval':<8} {'-':<6} {'':>6}  {'':<4} {'':>8} {'':>9}  evaluation only, nothing trains")
+            continue
+        inp = plan_input_from_config(train_cfg, gpu, world, teacher_arch=t_arch)
+        plan, fit = make_plan(inp, gpu), auto_fit(inp, gpu)
+        ok &= plan.fits or fit.fits
+        proposal = ("as configured" if not fit.changes else ", ".join(fit.changes)) if fit.fits else "nothing fits"
+        lines.append(f"{name:<16} {train_cfg.recipe:<8} {train_cfg.method:<6} {plan.peak_gib:>6.2f}  "
+                     f"{'yes' if plan.fits else 'no':<4} {fit.plan.step_s:>8.2f} "
+                     f"{fit.plan.cost_krw_per_million_tokens(krw):>9,.0f}  {proposal}")
+    return "\n".join(lines), ok
 
 
 def _summary_row(cfg, gpu: GpuSpec, world: int, krw: float) -> str:
@@ -102,18 +110,30 @@ def handler(args) -> int:
 
     cfg = load_config(args.config, args.overrides)
     world, krw = args.world_size, args.krw_per_usd
+    if cfg.recipe not in (*TRAINING, "distill-cache", "traces", "bench"):
+        raise UserError(f"{args.config} is an {cfg.recipe} config: it trains nothing and loads no teacher, "
+                        f"so there is nothing to plan. `kdtune plan` plans sft and distill (the training "
+                        f"step), distill-cache and traces (the teacher's forward) and bench (every arm).")
+    gpus = list(CATALOGUE.values()) if args.gpu == "all" else \
+        [detect_gpu() if args.gpu == "auto" else get_gpu(args.gpu)]
+    if cfg.recipe not in TRAINING:
+        ok = True
+        for gpu in gpus:
+            text, fits = bench_table(cfg, gpu, world, krw) if cfg.recipe == "bench" else format_inference(cfg, gpu)
+            print(text + ("\n" if len(gpus) > 1 else ""))
+            ok &= fits
+        return 0 if ok or len(gpus) > 1 else 1
     if args.gpu == "all":
         print(f"{args.config}: seq {cfg.data.max_seq_len} × micro {cfg.train.micro_batch_size} × accum "
               f"{cfg.train.grad_accum} × {world} GPU; peak GiB as configured; time, tokens/s and cost "
               f"with the proposed settings")
         print(f"{'gpu':<15} {'peak':>6} {'vram':>6}  {'fits':<4} {'step s':>8} {'tok/s':>8} {'KRW/1Mtok':>9}  proposal")
-        for gpu in CATALOGUE.values():
+        for gpu in gpus:
             print(_summary_row(cfg, gpu, world, krw))
         return 0
-    gpu = detect_gpu() if args.gpu == "auto" else get_gpu(args.gpu)
-    inp = plan_input_from_config(cfg, gpu, world)
-    plan = make_plan(inp, gpu)
-    fit: AutoFit = auto_fit(inp, gpu)
+    inp = plan_input_from_config(cfg, gpus[0], world)
+    plan = make_plan(inp, gpus[0])
+    fit: AutoFit = auto_fit(inp, gpus[0])
     print(format_plan_table(plan, fit, krw))
     if fit.fits and fit.changes and not plan.fits:
         print("\nwith the proposed settings:\n")

@@ -148,18 +148,3 @@ def _local_config_path(key: str) -> Path | None:
             return Path(found)
     return None
 
-
-def canonical_module_names(arch: ArchSpec, names: list[str]) -> list[str]:
-    """Family-specific linear names -> the names of ArchSpec.linear_shapes(); unknown names are a
-    UserError that lists what this architecture has."""
-    aliases = MODULE_ALIASES.get(arch.model_type, {})
-    valid = set(arch.linear_shapes())
-    out, unknown = [], []
-    for name in names:
-        canon = aliases.get(name, name)
-        (out if canon in valid or canon == "lm_head" else unknown).append(canon)
-    if unknown:
-        offered = sorted(valid | set(aliases))
-        raise UserError(f"LoRA target(s) {unknown} are not linear layers of a {arch.model_type} model; "
-                        f"use 'all-linear' or some of: {', '.join(offered)}")
-    return list(dict.fromkeys(out))

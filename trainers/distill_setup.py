@@ -26,8 +26,8 @@ EVAL_ID_OFFSET = 1_000_000_000
 
 def load_distill_data(cfg: DistillConfig, tokenizer, fmt: str, run, rows=None) -> tuple[list, list, dict]:
     """The SFT recipe's examples, eval ids moved past EVAL_ID_OFFSET, plus their fingerprint.
-    `rows`: recipes.sft.read_sft_rows(cfg) when the caller already read (and checked) them."""
-    from recipes.sft import load_sft_data
+    `rows`: trainers.training_data.read_sft_rows(cfg) when the caller already read (and checked) them."""
+    from trainers.training_data import load_sft_data
     train_ex, eval_ex, counts = load_sft_data(cfg, tokenizer, fmt, run, rows)
     for e in eval_ex:
         e.example_id += EVAL_ID_OFFSET
@@ -106,3 +106,23 @@ def check_cache(reader, cfg: DistillConfig, student_tokenizer, student_rows: int
         raise UserError(f"the top-k cache {where} holds teacher log-probs at temperature "
                         f"{reader.temperature}, but kd.temperature={cfg.kd.temperature}; set "
                         f"kd.temperature={reader.temperature} or {rebuild}")
+
+
+def build_teacher(cfg: DistillConfig, student_tokenizer, student_rows: int, session, data_counts: dict):
+    """-> (LiveTeacher | CachedTeacher, KD vocabulary size, facts for the manifest). A cache is
+    checked against the examples just built (`data_counts`), so the teacher comes after the data."""
+    from trainers.distill_cache import TopKCacheReader
+    from trainers.losses.distill_loss import CachedTeacher, LiveTeacher
+    from trainers.model_sources import provenance
+    if cfg.kd.cache_dir:   # the teacher's weights are never loaded
+        reader = TopKCacheReader(cfg.kd.cache_dir)
+        check_cache(reader, cfg, student_tokenizer, student_rows, data_counts)
+        return CachedTeacher(reader), reader.vocab_size, {"cache_dir": str(reader.dir), "topk": reader.k,
+                                                           "teacher": reader.meta["teacher"]}
+    # vocabulary first: a mismatch fails before any teacher weight is read
+    report, _ = check_teacher_vocab(cfg.kd.teacher, student_tokenizer, student_rows)
+    with session.accelerator.local_main_process_first():
+        model, source = load_teacher(cfg.kd.teacher, session.compute_dtype, session.device)
+    return LiveTeacher(model, cfg.kd.restrict_topk), report.kd_vocab_size, {
+        "teacher": source, "teacher_provenance": provenance(source), "teacher_4bit": cfg.kd.teacher.load_in_4bit,
+        "vocab": report.summary()}

@@ -1,8 +1,8 @@
 """Build the compute meters recipes hand to the loop and to evaluation, price the hardware, and
 carry a teacher artefact's compute into the run that consumes it.
 
-Every training recipe calls `train_meter(...)` with its built model and examples; the loop owns the
-meter from there (start, sections, checkpoint state); `finish_training` writes it with
+Every training recipe gets its meter from trainers.prepare (FLOPs from the trainable set read back
+from the model); the loop owns the meter from there (start, sections, checkpoint state); `finish_training` writes it with
 `write_compute(...)`, so compute.json means the same thing in every run directory: FLOPs counted
 from the architecture (trainers.flops) × the input and target tokens the loop reports, device
 seconds of training only, energy from NVML or null, cost = device-hours × price, plus the compute
@@ -15,7 +15,7 @@ from pathlib import Path
 from trainers.arch_spec import ArchSpec
 from trainers.compute_meter import ComputeMeter
 from trainers.config.sections import ComputeSection
-from trainers.flops import FlopBreakdown, matmul_params, teacher_token_cost, train_flops_per_token
+from trainers.flops import FlopBreakdown, matmul_params
 from trainers.hardware import detect_gpu, get_gpu
 from trainers.precision import precision_on
 from trainers.records import ComputeRecord, TeacherCharge, TeacherSource, read_record, write_record
@@ -51,13 +51,6 @@ def arch_of(model) -> ArchSpec:
     return ArchSpec.from_hf_config(base.config)
 
 
-def lora_targets(target_modules) -> list[str] | None:
-    """peft's 'all-linear' adapts every block linear but not the head: None in trainers.flops terms."""
-    if target_modules is None or target_modules == "all-linear":
-        return None
-    return list(target_modules)
-
-
 def mean_seq_len(examples) -> int:
     """Mean tokens per training sequence: the T of the per-token attention term."""
     lengths = [len(e.input_ids) for e in examples]
@@ -71,27 +64,6 @@ def set_threads(meter: ComputeMeter, model) -> None:
     from trainers.cpu import apply_threads
     choice = apply_threads(matmul_params(arch_of(model)))
     meter.threads, meter.threads_reason = choice.threads, choice.reason
-
-
-def train_meter(model, method: str, examples, lora_cfg, gradient_checkpointing: bool,
-                compute: ComputeSection, precision: str, head_passes: int = 1,
-                teacher_model=None) -> ComputeMeter:
-    """A meter whose per-token FLOPs match how this run trains (method, rank, targets, recompute).
-
-    `head_passes`: times the loss runs the output head (forward + backward) per target token.
-    `teacher_model`: a live teacher whose forward runs on every step (blocks on input tokens, head
-    on targets), billed with the step.
-    """
-    lora_r = lora_cfg.r if method in ("lora", "qlora") else None
-    targets = lora_targets(lora_cfg.target_modules) if lora_r else None
-    seq_len = mean_seq_len(examples)
-    per_token = train_flops_per_token(arch_of(model), seq_len, method, lora_r, targets, gradient_checkpointing)
-    profile, price, device = hardware_profile(compute, precision)
-    teacher = teacher_token_cost(arch_of(teacher_model), seq_len) if teacher_model is not None else None
-    meter = ComputeMeter(per_token, profile, price, device, head_passes=head_passes, teacher_cost=teacher)
-    meter.seq_len = seq_len   # recorded so compute.json can be recomputed by hand
-    set_threads(meter, model)
-    return meter
 
 
 def forward_only_breakdown(flops_per_token: int, label: str) -> FlopBreakdown:

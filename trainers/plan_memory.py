@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from trainers.arch_catalog import canonical_module_names
+from trainers.trainable import config_block_targets
 from trainers.arch_spec import GEMMA3_TYPES, ArchSpec
 from trainers.errors import UserError
 # the matmul-parameter counts are trainers.flops' (one definition); linear_params: the block linears
@@ -70,6 +70,7 @@ class PlanInput:
     teacher: ArchSpec | None = None
     teacher_quant: Literal["none", "nf4"] = "none"
     kd_cache_topk: int | None = None
+    kd_chunk_size: int | None = None      # KD loss chunk (kd.chunk_size); None: the CE loss chunk
     lora_dropout: float = 0.0
     double_quant: bool = True
     upcast_non_quantized: bool = False
@@ -95,10 +96,9 @@ class PlanInput:
 
     def targets(self) -> list[str]:
         """Adapted linear names in ArchSpec.linear_shapes() terms (all of them for full FT)."""
-        if self.method == "full" or self.lora_targets == "all-linear":
+        if self.method == "full":
             return list(self.arch.linear_shapes())
-        names = [self.lora_targets] if isinstance(self.lora_targets, str) else list(self.lora_targets)
-        return canonical_module_names(self.arch, names)
+        return list(config_block_targets(self.arch, self.lora_targets))
 
 
 PHASES = ("teacher", "loss", "backward")
@@ -143,9 +143,8 @@ def lora_params(inp: PlanInput) -> int:
     if inp.method == "full":
         return 0
     shapes, arch = inp.arch.linear_shapes(), inp.arch
-    per_layer = sum(sum(shapes[t]) for t in inp.targets() if t != "lm_head")
-    head = arch.hidden_size + arch.vocab_size if "lm_head" in inp.targets() else 0
-    return inp.lora_r * (arch.num_layers * per_layer + head)
+    # block linears only: the head and embeddings never take an adapter (trainers/trainable.py)
+    return inp.lora_r * arch.num_layers * sum(sum(shapes[t]) for t in inp.targets())
 
 
 def weight_bytes(arch: ArchSpec, quantised: bool, d: int, double_quant: bool = True,
@@ -249,7 +248,27 @@ def estimate_memory(inp: PlanInput) -> MemoryBreakdown:
         m.add("loss: stored hidden-state gradient", "loss", n * a.hidden_size * d)
         if inp.method == "full":
             m.add("loss: fp32 head-gradient accumulator", "loss", v * a.hidden_size * 4)
-        m.add(f"KD: {c}-token chunk of divergence", "loss", c * kd_per_row)
+        k = min(inp.kd_chunk_size or c, n)
+        m.add(f"KD: {k}-token chunk of divergence", "loss", k * kd_per_row)
     if t is not None:
         m.add("teacher final hidden states", "loss", n * t.hidden_size * d)
+    return m
+
+
+def inference_memory(arch: ArchSpec, quantised: bool, dtype: str, sequences: int, seq_len: int,
+                     kv_tokens: int = 0, logit_rows: int = 1) -> MemoryBreakdown:
+    """Peak memory of a frozen model that only runs forward (a traces teacher generating, a
+    distill-cache teacher scoring): weights, the KV cache of `sequences` × `kv_tokens` (0: no cache),
+    one layer's activations over `sequences` × `seq_len` tokens, and `logit_rows` vocabulary rows
+    of logits (16-bit, then fp32)."""
+    d = DTYPE_BYTES[dtype]
+    m = MemoryBreakdown()
+    nf4, rest = weight_bytes(arch, quantised, d)
+    m.add(f"weights ({'NF4 linear layers + ' if quantised else ''}{dtype})", "static", nf4 + rest)
+    if kv_tokens:
+        m.add(f"KV cache ({sequences} × {kv_tokens} tokens)", "static",
+              2 * arch.num_layers * arch.kv_dim * d * sequences * kv_tokens)
+    m.add("forward: one layer's activations", "loss",
+          sequences * seq_len * d * (3 * arch.intermediate_size + 4 * arch.hidden_size))
+    m.add(f"logits ({logit_rows} rows)", "loss", logit_rows * arch.vocab_size * (d + 4))
     return m

@@ -42,7 +42,7 @@ def as_tuples(examples) -> set:
 
 
 def test_sft_examples_never_include_eval_rows(tmp_path):
-    from recipes.sft import load_sft_data
+    from trainers.training_data import load_sft_data
     data = tmp_path / "d.jsonl"
     write_chats(data, chats())
     cfg = load_config("smoke/tiny_lora.yaml", [f"data.path={data}", "data.eval_fraction=0.25"])

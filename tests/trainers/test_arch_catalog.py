@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from trainers.arch_catalog import (ARCH_DIR, canonical_module_names, catalogue_index, known_names,
+from trainers.arch_catalog import (ARCH_DIR, catalogue_index, known_names,
                                    load_arch, shipped)
 from trainers.errors import UserError
+from trainers.trainable import config_block_targets
 
 # Published totals (model cards / safetensors metadata), in parameters.
 KNOWN_SIZES = {
@@ -112,8 +113,8 @@ def test_config_missing_fields_is_user_error(tmp_path):
 
 def test_module_names_map_per_family():
     exaone, qwen = load_arch("exaone-3.5-7.8b"), load_arch("qwen2.5-0.5b")
-    assert canonical_module_names(exaone, ["out_proj", "c_fc_0", "c_fc_1", "c_proj", "q_proj"]) == \
-        ["o_proj", "gate_proj", "up_proj", "down_proj", "q_proj"]
-    assert canonical_module_names(qwen, ["q_proj", "v_proj", "q_proj"]) == ["q_proj", "v_proj"]
+    assert config_block_targets(exaone, ["out_proj", "c_fc_0", "c_fc_1", "c_proj", "q_proj"]) == \
+        ("q_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    assert config_block_targets(qwen, ["q_proj", "v_proj", "q_proj"]) == ("q_proj", "v_proj")
     with pytest.raises(UserError, match="not linear layers"):
-        canonical_module_names(qwen, ["qkv"])
+        config_block_targets(qwen, ["qkv"])

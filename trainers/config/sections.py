@@ -44,7 +44,16 @@ class LoraSection(Section):
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
     target_modules: Literal["all-linear"] | list[str] = Field(
         "all-linear", description="'all-linear' (every linear layer except the output head) or "
-        "module names such as [q_proj, v_proj].")
+        "module names such as [q_proj, v_proj]; the head and the embeddings are refused (trainers/trainable.py).")
+
+    @field_validator("target_modules")
+    @classmethod
+    def _no_head_or_embedding(cls, v):
+        from trainers.trainable import head_or_embedding_targets, refusal_message
+        refused = head_or_embedding_targets(v)
+        if refused:
+            raise ValueError(refusal_message(refused))
+        return v
 
 
 class QuantSection(Section):
