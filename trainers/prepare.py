@@ -9,16 +9,17 @@ The order is the dependency order (as torchtune's recipe `setup()`):
                 (student, teacher or cache): before the session, so config.yaml records what ran;
   1. cheap checks  data rows and model sources, seconds, before anything is claimed or loaded;
   2. session    accelerator (process group, device), then precision (needs the device), then the
-                seed (before any model: LoRA init identical on every process and rerun; the rank
-                offset that makes dropout masks differ per process lives in trainers/session.py),
-                then the run directory (its name agreed across processes);
+                seed — the same on every process, before any model, so LoRA init is identical on
+                every rank and rerun — then the run directory (its name agreed across processes);
   3. student    built (LoRA/QLoRA wrapped), and its trainable set read back from the wrapped
                 modules (trainers/trainable.py) — the one answer to "what trains";
   4. renderer   the chat format, from the config or the student's tokenizer;
   5. data       tokenised with that renderer (the cache check below needs the examples' hash);
   6. teacher    distillation only: its vocabulary checked against the student's first, then its
                 weights (or the cache, checked against the examples);
-  7. meter      FLOPs per token from the trainable set, the examples' mean length and the teacher.
+  7. rank seed  every model is built: from here each process draws its own random numbers (seed +
+                rank), so LoRA dropout masks differ per process (trainers.session.seed_this_rank);
+  8. meter      FLOPs per token from the trainable set, the examples' mean length and the teacher.
 Recipes then differ only by the loss they pass to the one loop (trainers/loop.py).
 """
 from __future__ import annotations
