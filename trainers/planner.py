@@ -202,6 +202,7 @@ def format_plan_table(plan: Plan, fit: AutoFit | None = None,
     if fit is not None:
         what = ", ".join(fit.changes) if fit.changes else "keep the configured settings"
         if not fit.fits:
-            what += "  (still does not fit: try qlora, a smaller model, adamw_8bit or a larger GPU)"
+            teacher = ", a 4-bit teacher or a top-k cache (kd.cache_dir)" if inp.teacher is not None else ""
+            what += f"  (still does not fit: try qlora, a smaller model, adamw_8bit{teacher} or a larger GPU)"
         lines.append(f"auto   {what}")
     return "\n".join(lines)
