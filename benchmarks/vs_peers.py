@@ -38,6 +38,7 @@ def build_spec(args, workdir: Path) -> dict:
     """Token sequences in kdtune's order + the settings every arm uses, written to spec.json."""
     from data_tools.cls_tasks import get_task, read_records, resolve_cls_path, training_chat
     from trainers.chat_format import detect_format, tokenize_chat
+    from trainers.config.loader import load_config
     from trainers.config.sections import ModelSection
     from trainers.model_builder import load_tokenizer
     from trainers.model_loading import resolve_model_source
@@ -47,7 +48,10 @@ def build_spec(args, workdir: Path) -> dict:
     rows = read_records(resolve_cls_path(f"builtin:cls/{args.domain}/train"), task)
     source, _ = resolve_model_source(args.model)
     tok = load_tokenizer(ModelSection(path=args.model))
-    fmt = detect_format(tok)
+    # the chat format kdtune's config trains with (Gemma 3 270M base: plain), so every arm trains
+    # and is scored on the same tokens
+    configured = load_config(kdtune_config(args), [f"model.path={args.model}"], recipe="sft").model.chat_format
+    fmt = configured if configured != "auto" else detect_format(tok)
     seqs = []
     for r in rows:
         ids, labels = tokenize_chat(training_chat(r, task), tok, fmt, args.max_seq_len, True)
@@ -156,10 +160,14 @@ def arm_trl(spec: dict, out: Path) -> dict:
 
 
 # ---------------------------------------------------------------- kdtune arm
+def kdtune_config(args) -> str:
+    return args.kdtune_config or f"{args.domain}/gemma3-270m_lora_cpu.yaml"
+
+
 def kdtune_command(args, spec: dict, out: Path) -> list[str]:
-    config = args.kdtune_config or f"{args.domain}/gemma3-270m_lora_cpu.yaml"
-    return [sys.executable, "-m", "recipes.cli", "run", "sft", "--config", config,
-            f"model.path={args.model}", f"data.path=builtin:cls/{args.domain}", "data.eval_fraction=0",
+    return [sys.executable, "-m", "recipes.cli", "run", "sft", "--config", kdtune_config(args),
+            f"model.path={args.model}", f"model.chat_format={spec['chat_format']}",
+            f"data.path=builtin:cls/{args.domain}", "data.eval_fraction=0",
             f"data.max_seq_len={args.max_seq_len}", f"train.max_steps={spec['steps']}",
             f"train.micro_batch_size={spec['micro_batch']}", f"train.grad_accum={spec['grad_accum']}",
             f"train.lr={spec['lr']}", f"train.seed={spec['seed']}", "train.min_lr_ratio=0.0",
@@ -189,10 +197,10 @@ def run_child(cmd: list[str], env: dict, log: Path) -> tuple[int, float]:
     return proc.returncode, usage.ru_maxrss / 1024
 
 
-def evaluate(args, arm: str, adapter: str, workdir: Path, env: dict) -> dict | None:
+def evaluate(args, arm: str, adapter: str, workdir: Path, env: dict, fmt: str) -> dict | None:
     """Accuracy of an arm's adapter on the test split by kdtune's constrained eval (one scorer for all)."""
     cmd = [sys.executable, "-m", "recipes.cli", "run", "eval", "--config", f"eval/cls_{args.domain}.yaml",
-           f"model.path={args.model}", f"adapter={adapter}", f"output.dir={workdir / 'evals'}",
+           f"model.path={args.model}", f"model.chat_format={fmt}", f"adapter={adapter}", f"output.dir={workdir / 'evals'}",
            f"output.name={arm}"]
     if args.eval_n:
         cmd.append(f"data.n={args.eval_n}")
@@ -261,7 +269,7 @@ def main(argv=None) -> int:
             continue
         figures.update(status="ok", peak_rss_mib=rss, tokens_per_s=figures["tokens"] / figures["train_seconds"])
         if not args.no_eval:
-            figures["eval"] = evaluate(args, arm, figures["adapter"], workdir, env)
+            figures["eval"] = evaluate(args, arm, figures["adapter"], workdir, env, spec["chat_format"])
         results[arm] = figures
         print(json.dumps({k: v for k, v in figures.items() if k != "losses"}), flush=True)
     table = summarise(results, spec)
