@@ -29,11 +29,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from trainers.arch_catalog import load_arch_config  # noqa: E402
 from trainers.config.sections import LoraSection, ModelSection, QuantSection  # noqa: E402
-from trainers.losses.distill_loss import CachedTeacher, DistillLoss, LiveTeacher  # noqa: E402
+from trainers.distill.distill_loss import CachedTeacher, DistillLoss, LiveTeacher  # noqa: E402
 from trainers.losses.kd_topk import TopKTargets  # noqa: E402
-from trainers.model_builder import add_lora, load_base_model  # noqa: E402
+from trainers.models.arch_catalog import load_arch_config  # noqa: E402
+from trainers.models.model_builder import add_lora, load_base_model  # noqa: E402
 
 CONFIG_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
                "intermediate_size", "vocab_size", "tie_word_embeddings", "rope_theta", "rms_norm_eps")

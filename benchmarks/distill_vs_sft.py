@@ -37,14 +37,14 @@ from data_tools.synth import generate  # noqa: E402
 from recipes.traces import run_shard  # noqa: E402
 from trainers.config.distill import TracesConfig  # noqa: E402
 from trainers.config.sections import EvalSection, ModelSection, TrainSection  # noqa: E402
+from trainers.data.sft_data import tokenize_chats  # noqa: E402
+from trainers.distill.distill_loss import DistillLoss, LiveTeacher  # noqa: E402
+from trainers.distill.trace_generate import HFGenerator  # noqa: E402
+from trainers.distill.trace_prompts import Prompt, verify  # noqa: E402
 from trainers.loop import train  # noqa: E402
-from trainers.losses.distill_loss import DistillLoss, LiveTeacher  # noqa: E402
 from trainers.losses.sft_loss import SFTLoss  # noqa: E402
-from trainers.model_builder import load_tokenizer  # noqa: E402
-from trainers.run_dir import RunDir  # noqa: E402
-from trainers.sft_data import tokenize_chats  # noqa: E402
-from trainers.trace_generate import HFGenerator  # noqa: E402
-from trainers.trace_prompts import Prompt, verify  # noqa: E402
+from trainers.models.model_builder import load_tokenizer  # noqa: E402
+from trainers.run.run_dir import RunDir  # noqa: E402
 
 TEACHER = dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                intermediate_size=384)

@@ -8,7 +8,7 @@ What runs. For R1-Distill-Qwen-1.5B and 7B (the shipped architecture configs, ra
 and memory do not depend on weight values), LoRA and QLoRA, sequence 2048 and 4096 at micro-batch 1,
 plus 1.5B LoRA at micro-batch 4, two training paths are measured one after the other in this process:
   kdtune    the finance recipe config for that model and method (configs/finance/*.yaml) built by
-            trainers.model_builder.build_model (bf16 frozen base or NF4 via bnb_config, non-reentrant
+            trainers.models.model_builder.build_model (bf16 frozen base or NF4 via bnb_config, non-reentrant
             checkpointing, LoRA via add_lora), stepped as `kdtune run sft` steps: SFTLoss with the
             chunked output-head loss (--chunk, default 256) wrapped by accelerate's prepare_model
             (bf16 autocast), trainers.loop.accumulate_gradients, clipping, AdamW on the LoRA weights.
@@ -23,7 +23,7 @@ Both paths get the same random token ids, every position trained. Each (model, m
 once and runs all of its cases; between cases the allocator is emptied and its peak counter reset.
 Per case: --warmup untimed steps, then --steps timed steps between torch.cuda.synchronize() calls.
 Peak memory is torch.cuda.max_memory_allocated() over warm-up and timed steps (model loading
-excluded) -- the quantity trainers.plan_memory predicts as `peak_allocated_gib`; the reserved peak
+excluded) -- the quantity trainers.compute.plan_memory predicts as `peak_allocated_gib`; the reserved peak
 and the planner's device total (CUDA context and allocator slack added) are in the JSON too.
 
 Random weights. The first run builds each architecture with AutoModelForCausalLM.from_config on the
@@ -34,10 +34,10 @@ it does for real checkpoints: bitsandbytes NF4 with double quantisation, embeddi
 left in bf16 -- realistic NF4 memory, which a hand-made Linear4bit swap would only approximate.
 
 Planner. Each case's recipe config goes through recipes.plan.plan_input_from_config and
-trainers.planner.make_plan for this GPU (kdtune); the baseline prediction is the same input with
+trainers.compute.planner.make_plan for this GPU (kdtune); the baseline prediction is the same input with
 full logits (loss_chunk_size=None) and, for QLoRA, upcast_non_quantized=True. The error is
-(predicted - measured) / measured. MFU = tokens/s x trainers.flops model FLOPs per token (4N + 12LHQT +
-adapters, recompute excluded) / the GPU's dense bf16 peak from trainers.hardware.
+(predicted - measured) / measured. MFU = tokens/s x trainers.compute.flops model FLOPs per token (4N + 12LHQT +
+adapters, recompute excluded) / the GPU's dense bf16 peak from trainers.compute.hardware.
 
 --auto-fit-8gb: recipes.plan.apply_auto_fit (what `train.auto_fit: true` runs) on the 7B QLoRA
 recipe for this GPU with its memory set to 8 GiB; then torch.cuda.set_per_process_memory_fraction
@@ -77,18 +77,18 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 import torch  # noqa: E402
 
 from recipes.plan import apply_auto_fit, plan_input_from_config  # noqa: E402
-from trainers.arch_catalog import load_arch, load_arch_config  # noqa: E402
+from trainers.compute.flops import train_flops_per_token  # noqa: E402
+from trainers.compute.hardware import CATALOGUE, detect_gpu  # noqa: E402
+from trainers.compute.plan_memory import GIB  # noqa: E402
+from trainers.compute.planner import make_plan  # noqa: E402
 from trainers.config.loader import load_config  # noqa: E402
 from trainers.errors import UserError  # noqa: E402
-from trainers.flops import train_flops_per_token  # noqa: E402
-from trainers.hardware import CATALOGUE, detect_gpu  # noqa: E402
 from trainers.loop import accumulate_gradients  # noqa: E402
 from trainers.losses.sft_loss import SFTLoss  # noqa: E402
-from trainers.model_builder import build_model, trainable_parameters  # noqa: E402
+from trainers.models.arch_catalog import load_arch, load_arch_config  # noqa: E402
+from trainers.models.model_builder import build_model, trainable_parameters  # noqa: E402
+from trainers.models.precision import COMPUTE_DTYPE, accelerate_mixed_precision, choose_precision  # noqa: E402
 from trainers.optim import make_optimizer  # noqa: E402
-from trainers.plan_memory import GIB  # noqa: E402
-from trainers.planner import make_plan  # noqa: E402
-from trainers.precision import COMPUTE_DTYPE, accelerate_mixed_precision, choose_precision  # noqa: E402
 
 MODELS = {"1.5b": "r1-distill-qwen-1.5b", "7b": "r1-distill-qwen-7b"}
 CONFIGS = {(m, meth): f"configs/finance/r1-distill-qwen-{m}_{meth}_{gpu}.yaml"
@@ -133,7 +133,7 @@ class Env:
     device: torch.device
     precision: str
     compute_dtype: torch.dtype
-    gpu: object          # trainers.hardware.GpuSpec
+    gpu: object          # trainers.compute.hardware.GpuSpec
     accelerator: object
 
     @property

@@ -37,12 +37,12 @@ sys.path.insert(0, str(ROOT))
 def build_spec(args, workdir: Path) -> dict:
     """Token sequences in kdtune's order + the settings every arm uses, written to spec.json."""
     from data_tools.cls_tasks import get_task, read_records, resolve_cls_path, training_chat
-    from trainers.chat_format import detect_format, tokenize_chat
+    from trainers.data.chat_format import detect_format, tokenize_chat
     from trainers.config.loader import load_config
     from trainers.config.sections import ModelSection
-    from trainers.model_builder import load_tokenizer
-    from trainers.model_loading import resolve_model_source
-    from trainers.sft_data import BatchPlan
+    from trainers.models.model_builder import load_tokenizer
+    from trainers.models.model_loading import resolve_model_source
+    from trainers.data.sft_data import BatchPlan
 
     task = get_task(args.domain)
     rows = read_records(resolve_cls_path(f"builtin:cls/{args.domain}/train"), task)

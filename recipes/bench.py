@@ -28,7 +28,7 @@ from trainers.config.eval import EvalConfig
 from trainers.config.loader import dump_config, load_config, resolve_config_path
 from trainers.config.recipes import RECIPE_CONFIGS
 from trainers.errors import UserError
-from trainers.run_dir import RunDir, claim_new_run_dir, make_run_dir
+from trainers.run.run_dir import RunDir, claim_new_run_dir, make_run_dir
 
 
 def write_train_data(cfg: BenchConfig, bench_dir: Path) -> str | None:
@@ -86,7 +86,7 @@ def run_arm(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path: str |
 
 
 def run(cfg: BenchConfig, config_stem: str) -> Path:
-    from trainers.reporting import collect, write_report
+    from trainers.reporting.reporting import collect, write_report
     resolve_config_path(cfg.train_config)          # a wrong path fails now, not once per arm
     if cfg.output.name:
         bench_dir = Path(cfg.output.dir) / cfg.output.name

@@ -40,7 +40,7 @@ def cmd_run(args) -> int:
         if not hasattr(cfg, "train"):
             raise UserError(f"--smoke shortens a training recipe; '{args.recipe}' trains nothing itself "
                             f"(its arms/models are set in the config)")
-        from trainers.smoke import apply_smoke
+        from trainers.run.smoke import apply_smoke
         apply_smoke(cfg)
         stem += "-smoke"
     recipe.run(cfg, stem)
@@ -88,14 +88,14 @@ def cmd_cp(args) -> int:
     try:
         dest.write_text(text, encoding="utf-8")
     except OSError as e:
-        from trainers.run_dir import fs_error
+        from trainers.run.run_dir import fs_error
         raise fs_error("cannot write", dest, e) from None
     print(f"wrote {dest}")
     return 0
 
 
 def cmd_tiny_model(args) -> int:
-    from trainers.tiny_model import build_tiny_model
+    from trainers.models.tiny_model import build_tiny_model
     out = build_tiny_model(args.arch, args.out, seed=args.seed)
     print(f"wrote tiny {args.arch} model + tokenizer to {out}")
     return 0
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         if e.errno not in FILESYSTEM_ERRORS:
             raise
-        from trainers.run_dir import fs_error
+        from trainers.run.run_dir import fs_error
         print(f"kdtune: error: {fs_error('cannot use', Path(e.filename or '?'), e)}", file=sys.stderr)
         return 2
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainers.config.distill import DistillConfig
+from trainers.distill.distill_loss import DistillLoss
 from trainers.export import finish_training
 from trainers.loop import train
-from trainers.losses.distill_loss import DistillLoss
 from trainers.prepare import prepare
 
 

@@ -5,7 +5,7 @@
 
 Reads the same config sections as `kdtune run distill` (the student's tokenizer and the data decide
 the examples; its weights are not loaded) and writes kd.cache_dir: sharded safetensors, then
-index.json last (trainers/distill_cache.py). Killed midway, the same command resumes: whole shards
+index.json last (trainers/distill/distill_cache.py). Killed midway, the same command resumes: whole shards
 already written are kept and their examples skipped. Training then reads the cache with
 `kdtune run distill` and kd.cache_dir set; the teacher is not loaded at all.
 
@@ -22,22 +22,22 @@ from pathlib import Path
 
 import torch
 
-from trainers.chat_format import IGNORE, detect_format
-from trainers.compute_meter import ComputeMeter
-from trainers.config.sections import ComputeSection
+from trainers.compute.compute_meter import ComputeMeter
 from trainers.config.distill import DistillCacheConfig
-from trainers.distill_cache import INDEX_NAME, TopKCacheWriter
-from trainers.distill_setup import (cache_meta, check_teacher_vocab, load_distill_data, load_teacher,
+from trainers.config.sections import ComputeSection
+from trainers.data.chat_format import IGNORE, detect_format
+from trainers.distill.distill_cache import INDEX_NAME, TopKCacheWriter
+from trainers.distill.distill_setup import (cache_meta, check_teacher_vocab, load_distill_data, load_teacher,
                                     vocab_sha256)
+from trainers.compute.flops import sequence_forward_flops
+from trainers.compute.metering import arch_of, forward_only_breakdown, hardware_profile, set_threads
+from trainers.data.sft_data import collate
 from trainers.errors import UserError
-from trainers.flops import sequence_forward_flops
 from trainers.losses.kd_topk import TopKTargets, compute_topk
-from trainers.metering import arch_of, forward_only_breakdown, hardware_profile, set_threads
-from trainers.model_builder import causal_lm_parts, load_tokenizer
-from trainers.precision import COMPUTE_DTYPE, choose_precision
-from trainers.records import ManifestRecord, write_record
-from trainers.run_dir import environment_facts
-from trainers.sft_data import collate
+from trainers.models.model_builder import causal_lm_parts, load_tokenizer
+from trainers.models.precision import COMPUTE_DTYPE, choose_precision
+from trainers.run.records import ManifestRecord, write_record
+from trainers.run.run_dir import environment_facts
 
 METER_STATE = "meter_state.json"   # the meter between invocations (a killed run resumes it)
 

@@ -17,15 +17,15 @@ import json
 import time
 from pathlib import Path
 
+from trainers.compute.metering import hardware_profile
 from trainers.config.eval import EvalConfig
 from trainers.config.loader import dump_config, load_config
 from trainers.config.sections import ModelSection
 from trainers.errors import UserError
 from trainers.evaluation.datasets import load_benchmark
 from trainers.evaluation.runner import evaluate_benchmark
-from trainers.metering import hardware_profile
-from trainers.precision import inference_setup
-from trainers.run_dir import RunDir, claim_new_run_dir, environment_facts, make_run_dir
+from trainers.models.precision import inference_setup
+from trainers.run.run_dir import RunDir, claim_new_run_dir, environment_facts, make_run_dir
 
 
 def what_to_load(cfg: EvalConfig) -> tuple[ModelSection, object, Path | None, dict]:
@@ -54,7 +54,7 @@ def what_to_load(cfg: EvalConfig) -> tuple[ModelSection, object, Path | None, di
 
 
 def load_model(model_cfg: ModelSection, quant, adapter: Path | None):
-    from trainers.model_builder import load_base_model, load_tokenizer
+    from trainers.models.model_builder import load_base_model, load_tokenizer
     _, dtype, device = inference_setup()
     use_quant = quant if (quant is not None and quant.load_in_4bit) else None
     model, _ = load_base_model(model_cfg, dtype, device, use_quant)
@@ -68,13 +68,13 @@ def load_model(model_cfg: ModelSection, quant, adapter: Path | None):
 
 def chat_format(cfg: EvalConfig, model_cfg: ModelSection, tokenizer) -> str:
     """The format the evaluated model was trained with: a run's manifest records it; else the config's."""
-    from trainers.chat_format import detect_format
+    from trainers.data.chat_format import detect_format
     manifest = Path(cfg.run).expanduser() / "manifest.json" if cfg.run else None
     if manifest is not None and manifest.is_file():
         fmt = json.loads(manifest.read_text(encoding="utf-8")).get("chat_format")
         if fmt:
             return fmt
-    from trainers.chat_templates import saved_chat_format   # an exported model or adapter carries it
+    from trainers.data.chat_templates import saved_chat_format   # an exported model or adapter carries it
     for where in (cfg.adapter, model_cfg.path):
         fmt = saved_chat_format(where) if where and Path(where).expanduser().is_dir() else None
         if fmt:

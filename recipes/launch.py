@@ -1,6 +1,6 @@
 """`--nproc N`: start N local processes through torchrun, each running the same command.
 
-Every process agrees on the run directory: rank 0 picks it and broadcasts it (trainers.session).
+Every process agrees on the run directory: rank 0 picks it and broadcasts it (trainers.run.session).
 Clusters use their own engine instead: `accelerate launch -m recipes.cli run ...` or `torchrun`.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@
     kdtune plan --config configs/bench/cls_finance.yaml --gpu l4-24gb        # one row per arm
     kdtune plan --config smoke/tiny_lora.yaml --gpu t4-16gb train.micro_batch_size=4 data.max_seq_len=512
 
-Works offline: the architecture comes from the shipped catalogue (trainers/architectures), a local
+Works offline: the architecture comes from the shipped catalogue (trainers/models/architectures), a local
 model directory, or the local Hugging Face cache — never from the network. What is planned depends
 on the recipe: sft and distill plan the training step with everything on the device (student, its
 trainable set, a live teacher in NF4 or not, or the cached top-k targets); distill-cache and traces
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from trainers.compute.hardware import CATALOGUE, DEFAULT_KRW_PER_USD, GpuSpec, detect_gpu, get_gpu
 from trainers.errors import UserError
-from trainers.hardware import CATALOGUE, DEFAULT_KRW_PER_USD, GpuSpec, detect_gpu, get_gpu
 from trainers.plan_config import (apply_auto_fit, compute_precision, plan_input_from_config,  # noqa: F401
                                   student_arch)
-from trainers.plan_memory import GIB, inference_memory
-from trainers.planner import AutoFit, auto_fit, format_plan_table, make_plan
+from trainers.compute.plan_memory import GIB, inference_memory
+from trainers.compute.planner import AutoFit, auto_fit, format_plan_table, make_plan
 
 TRAINING = ("sft", "distill")
 

@@ -11,7 +11,7 @@ from trainers.errors import UserError
 
 
 def cmd_report(args) -> int:
-    from trainers.reporting import collect, write_report
+    from trainers.reporting.reporting import collect, write_report
     paths = [Path(p) for p in args.run_dirs]
     missing = [str(p) for p in paths if not p.is_dir()]
     if missing:

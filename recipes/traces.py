@@ -15,7 +15,7 @@ Work is cut into shards of generation.shard_size prompts, each written whole (ro
 file last) with its own seed: a killed run resumes at the first missing shard and gives the same
 rows as an uninterrupted one.
 
-The directory also gets compute.json — the teacher's generation FLOPs (trainers.flops.generation_flops
+The directory also gets compute.json — the teacher's generation FLOPs (trainers.compute.flops.generation_flops
 per sample: prefill + KV-cached decode) and device-seconds, summed over the finished shards (a shard
 killed midway is discarded, and so is its bill, as training bills up to its last checkpoint) — and
 manifest.json, written last. `kdtune run sft data.path=<this dir>` carries that compute in as `teacher`.
@@ -28,19 +28,19 @@ from pathlib import Path
 
 import torch
 
-from trainers.compute_meter import ComputeMeter
+from trainers.compute.compute_meter import ComputeMeter
+from trainers.compute.cpu import apply_threads, device_clock
+from trainers.compute.flops import generation_flops, matmul_params
+from trainers.compute.metering import forward_only_breakdown, hardware_profile
 from trainers.config.distill import TracesConfig
 from trainers.config.loader import dump_config
 from trainers.config.sections import ComputeSection
-from trainers.cpu import apply_threads, device_clock
+from trainers.distill.trace_generate import HFGenerator, VLLMGenerator
+from trainers.distill.trace_prompts import read_prompts, verify, write_jsonl
 from trainers.errors import UserError
-from trainers.flops import generation_flops, matmul_params
-from trainers.metering import forward_only_breakdown, hardware_profile
-from trainers.precision import COMPUTE_DTYPE, choose_precision
-from trainers.records import ManifestRecord, write_record
-from trainers.run_dir import environment_facts
-from trainers.trace_generate import HFGenerator, VLLMGenerator
-from trainers.trace_prompts import read_prompts, verify, write_jsonl
+from trainers.models.precision import COMPUTE_DTYPE, choose_precision
+from trainers.run.records import ManifestRecord, write_record
+from trainers.run.run_dir import environment_facts
 
 STAT_KEYS = ("prompts", "prompts_too_long", "samples", "verified", "kept", "prompts_with_trace",
              "unfinished", "tokens_generated", "prompt_tokens", "teacher_seconds",
@@ -50,8 +50,8 @@ STAT_KEYS = ("prompts", "prompts_too_long", "samples", "verified", "kept", "prom
 def make_generator(cfg: TracesConfig, device: torch.device, precision: str):
     if cfg.generation.backend == "vllm":
         return VLLMGenerator(cfg.teacher, cfg.generation, cfg.seed)
-    from trainers.chat_format import configured_format
-    from trainers.model_builder import load_base_model, load_tokenizer
+    from trainers.data.chat_format import configured_format
+    from trainers.models.model_builder import load_base_model, load_tokenizer
     tokenizer = load_tokenizer(cfg.teacher)
     fmt = configured_format(cfg.teacher.chat_format, tokenizer)   # before the weights: fails in a second
     model, _ = load_base_model(cfg.teacher, COMPUTE_DTYPE[precision], device, cfg.teacher.quant())
@@ -60,19 +60,19 @@ def make_generator(cfg: TracesConfig, device: torch.device, precision: str):
 
 def teacher_format(cfg: TracesConfig) -> str:
     """The teacher's chat format without loading its weights (a resumed run with every shard done)."""
-    from trainers.chat_format import configured_format
-    from trainers.model_builder import load_tokenizer
+    from trainers.data.chat_format import configured_format
+    from trainers.models.model_builder import load_tokenizer
     return configured_format(cfg.teacher.chat_format, load_tokenizer(cfg.teacher))
 
 
 def teacher_arch(cfg: TracesConfig, gen):
     """The teacher's FLOP-relevant shape: from the loaded model, or its config (vLLM)."""
-    from trainers.metering import arch_of
+    from trainers.compute.metering import arch_of
     if hasattr(gen, "model"):
         return arch_of(gen.model)
     from transformers import AutoConfig
-    from trainers.arch_spec import ArchSpec
-    from trainers.model_loading import load_pretrained, resolve_model_source
+    from trainers.models.arch_spec import ArchSpec
+    from trainers.models.model_loading import load_pretrained, resolve_model_source
     source, local_only = resolve_model_source(cfg.teacher.path, cfg.teacher.revision)
     config = load_pretrained(AutoConfig, source, local_only, revision=cfg.teacher.revision,
                              trust_remote_code=cfg.teacher.trust_remote_code)

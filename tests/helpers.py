@@ -39,10 +39,10 @@ def tiny_lora(overrides: list[str] = (), n_chats: int = 8, max_len: int = 96):
     import torch
     from accelerate import Accelerator
 
-    from trainers.chat_data import read_chat_file, resolve_data_path
+    from trainers.data.chat_data import read_chat_file, resolve_data_path
     from trainers.config import load_config
-    from trainers.model_builder import build_model
-    from trainers.sft_data import tokenize_chats
+    from trainers.models.model_builder import build_model
+    from trainers.data.sft_data import tokenize_chats
     cfg = load_config("smoke/tiny_lora.yaml", ["lora.dropout=0.0", *overrides])
     torch.manual_seed(0)
     built = build_model(cfg.model, cfg.lora, cfg.quant, torch.float32, torch.device("cpu"), False)

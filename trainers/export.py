@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from trainers.config.sections import ModelSection
-from trainers.model_builder import load_base_model, load_tokenizer
+from trainers.models.model_builder import load_base_model, load_tokenizer
 
 
 def save_trained(model, tokenizer, out: Path, is_lora: bool) -> Path:
@@ -21,7 +21,7 @@ def merge_dtype(requested: str, model_cfg: ModelSection, compute_dtype: torch.dt
     """output.merge_dtype -> the dtype merged weights are written in. "auto" keeps the training
     dtype where it is 16-bit (GPU); CPU runs compute in fp32, but a merged real model is shipped
     in bf16 like the checkpoints it came from, at half the size. Tiny smoke models stay fp32."""
-    from trainers.precision import torch_dtype
+    from trainers.models.precision import torch_dtype
     if requested != "auto":
         return torch_dtype(requested)
     if compute_dtype in (torch.bfloat16, torch.float16):
@@ -44,8 +44,8 @@ def merge_adapter(model_cfg: ModelSection, adapter_dir: Path, out_dir: Path, dty
 def finish_training(session, cfg, built, result, meter, manifest: dict) -> None:
     """The end of every training recipe: compute.json, adapter (or full weights), optional merged
     export, then the manifest — last, so its presence marks a complete run."""
-    from trainers.metering import write_compute
-    from trainers.session import write_manifest
+    from trainers.compute.metering import write_compute
+    from trainers.run.session import write_manifest
     # the teacher artefacts this run trained from (kd.cache_dir, a traces data.path) are carried in
     compute = write_compute(session.run, meter, world_size=session.accelerator.num_processes, cfg=cfg)
     outputs = {}
@@ -55,8 +55,8 @@ def finish_training(session, cfg, built, result, meter, manifest: dict) -> None:
             dtype = merge_dtype(cfg.output.merge_dtype, cfg.model, session.compute_dtype)
             outputs["merged"] = str(merge_adapter(cfg.model, session.run.path / "adapter",
                                                   session.run.path / "merged", dtype))
-        if manifest.get("chat_format"):   # the format travels with the weights (trainers.chat_templates)
-            from trainers.chat_templates import export_chat_format
+        if manifest.get("chat_format"):   # the format travels with the weights (trainers.data.chat_templates)
+            from trainers.data.chat_templates import export_chat_format
             for out in outputs.values():
                 export_chat_format(Path(out), built.tokenizer, manifest["chat_format"])
     write_manifest(session, cfg, {"method": built.method, "model_source": built.source,

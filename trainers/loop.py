@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from trainers.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from trainers.config.sections import EvalSection, TrainSection
+from trainers.data.sft_data import BatchPlan, Example, collate
 from trainers.optim import cosine_with_warmup, make_optimizer
-from trainers.progress import Progress
-from trainers.run_dir import RunDir
-from trainers.sft_data import BatchPlan, Example, collate
+from trainers.run.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from trainers.run.progress import Progress
+from trainers.run.run_dir import RunDir
 
 
 @dataclass

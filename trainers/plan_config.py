@@ -1,11 +1,11 @@
 """A recipe config as planner input: everything the run will put on the device — the student with
 its trainable set, a live teacher (NF4 or not) or the cached top-k targets — and auto-fit.
 
-`plan_input_from_config` is the one translation from a config to trainers.planner's PlanInput;
+`plan_input_from_config` is the one translation from a config to trainers.compute.planner's PlanInput;
 `kdtune plan` (recipes/plan.py) and `train.auto_fit` (trainers.prepare.fit_to_gpu) both use it, so
 what the table shows is what auto-fit decides on. The LoRA targets are resolved by
-trainers.trainable.config_block_targets, the same resolution the meter's trainable set is checked
-against (tests/trainers/test_trainable.py).
+trainers.models.trainable.config_block_targets, the same resolution the meter's trainable set is checked
+against (tests/trainers/models/test_trainable.py).
 """
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ import json
 import os
 from pathlib import Path
 
-from trainers.arch_catalog import load_arch
-from trainers.arch_spec import ArchSpec
+from trainers.compute.hardware import GpuSpec, catalogue_precision, detect_gpu
+from trainers.compute.planner import PlanInput, auto_fit
 from trainers.errors import UserError
-from trainers.hardware import GpuSpec, catalogue_precision, detect_gpu
-from trainers.planner import PlanInput, auto_fit
-from trainers.trainable import config_block_targets
+from trainers.models.arch_catalog import load_arch
+from trainers.models.arch_spec import ArchSpec
+from trainers.models.trainable import config_block_targets
 
 
 def compute_precision(cfg, gpu: GpuSpec) -> str:
-    """The precision the run would use on `gpu`, as trainers.precision decides it on the device."""
+    """The precision the run would use on `gpu`, as trainers.models.precision decides it on the device."""
     requested = cfg.train.precision
     if gpu.id == "cpu":
         return "fp32"
@@ -35,7 +35,7 @@ def compute_precision(cfg, gpu: GpuSpec) -> str:
 
 def cache_topk(cache_dir: str, configured: int) -> int:
     """k of an existing top-k cache (its index.json), else the configured kd.topk it will be built with."""
-    from trainers.distill_cache import INDEX_NAME
+    from trainers.distill.distill_cache import INDEX_NAME
     index = Path(cache_dir).expanduser() / INDEX_NAME
     try:
         return int(json.loads(index.read_text())["k"])
@@ -57,11 +57,11 @@ def teacher_inputs(cfg, teacher_arch: ArchSpec | None = None) -> dict:
 
 def student_arch(model_cfg) -> ArchSpec:
     """The architecture the run trains: the model's, cut to model.keep_layers when set (each kept
-    layer keeps its own attention span, as trainers.layer_subset.keep_layers does)."""
+    layer keeps its own attention span, as trainers.models.layer_subset.keep_layers does)."""
     if model_cfg.keep_layers is None:
         return load_arch(model_cfg.path)
-    from trainers.arch_catalog import load_arch_config, spec_from_config
-    from trainers.layer_subset import resolve_keep
+    from trainers.models.arch_catalog import load_arch_config, spec_from_config
+    from trainers.models.layer_subset import resolve_keep
     config = dict(load_arch_config(model_cfg.path))
     n = config["num_hidden_layers"]
     idx = resolve_keep(model_cfg.keep_layers, n)

@@ -12,13 +12,13 @@ The order is the dependency order (as torchtune's recipe `setup()`):
                 seed — the same on every process, before any model, so LoRA init is identical on
                 every rank and rerun — then the run directory (its name agreed across processes);
   3. student    built (LoRA/QLoRA wrapped), and its trainable set read back from the wrapped
-                modules (trainers/trainable.py) — the one answer to "what trains";
+                modules (trainers/models/trainable.py) — the one answer to "what trains";
   4. renderer   the chat format, from the config or the student's tokenizer;
   5. data       tokenised with that renderer (the cache check below needs the examples' hash);
   6. teacher    distillation only: its vocabulary checked against the student's first, then its
                 weights (or the cache, checked against the examples);
   7. rank seed  every model is built: from here each process draws its own random numbers (seed +
-                rank), so LoRA dropout masks differ per process (trainers.session.seed_this_rank);
+                rank), so LoRA dropout masks differ per process (trainers.run.session.seed_this_rank);
   8. meter      FLOPs per token from the trainable set, the examples' mean length and the teacher.
 Recipes then differ only by the loss they pass to the one loop (trainers/loop.py).
 """
@@ -27,15 +27,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from trainers.chat_format import detect_format
-from trainers.compute_meter import ComputeMeter
-from trainers.flops import teacher_token_cost, train_flops_per_token
-from trainers.metering import arch_of, hardware_profile, mean_seq_len, set_threads
-from trainers.model_builder import BuiltModel, build_model, causal_lm_parts
+from trainers.compute.compute_meter import ComputeMeter
+from trainers.compute.flops import teacher_token_cost, train_flops_per_token
+from trainers.compute.metering import arch_of, hardware_profile, mean_seq_len, set_threads
+from trainers.data.chat_format import detect_format
+from trainers.data.training_data import load_sft_data, read_sft_rows
+from trainers.models.model_builder import BuiltModel, build_model, causal_lm_parts
+from trainers.models.model_loading import check_model_sources
+from trainers.models.trainable import TrainableSet, resolve_trainable
 from trainers.plan_config import fit_to_gpu
-from trainers.session import Session, open_session, seed_this_rank
-from trainers.trainable import TrainableSet, resolve_trainable
-from trainers.training_data import check_model_sources, load_sft_data, read_sft_rows
+from trainers.run.session import Session, open_session, seed_this_rank
 
 
 @dataclass
@@ -90,7 +91,7 @@ def _build(cfg, session: Session, rows, head_passes: int) -> Prepared:
     trainable = resolve_trainable(built.model, built.method, cfg.lora.r if cfg.lora.enabled else None)
     fmt = cfg.model.chat_format if cfg.model.chat_format != "auto" else detect_format(built.tokenizer)
     if distills(cfg):   # eval ids moved past the training ids, fingerprinted for the cache
-        from trainers.distill_setup import load_distill_data
+        from trainers.distill.distill_setup import load_distill_data
         train_ex, eval_ex, counts = load_distill_data(cfg, built.tokenizer, fmt, session.run, rows)
     else:
         train_ex, eval_ex, counts = load_sft_data(cfg, built.tokenizer, fmt, session.run, rows)
@@ -99,7 +100,7 @@ def _build(cfg, session: Session, rows, head_passes: int) -> Prepared:
               f"{session.run.path / 'skipped_rows.jsonl'})")
     teacher, kd_vocab, facts = None, None, {}
     if distills(cfg):
-        from trainers.distill_setup import build_teacher
+        from trainers.distill.distill_setup import build_teacher
         student_rows = causal_lm_parts(built.model)[1].weight.shape[0]
         teacher, kd_vocab, facts = build_teacher(cfg, built.tokenizer, student_rows, session, counts)
     # every model is built (same init on all ranks): from here each rank draws its own dropout masks

@@ -92,7 +92,7 @@ def unreachable_hub(monkeypatch, tmp_path):
 
 
 def test_model_not_cached_with_the_hub_unreachable_fails_at_once(unreachable_hub):
-    from trainers.model_loading import resolve_model_source
+    from trainers.models.model_loading import resolve_model_source
     t0 = time.monotonic()
     with pytest.raises(UserError) as err:
         resolve_model_source("nobody/no-such-model")

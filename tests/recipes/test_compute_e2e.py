@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import kill_after_first_checkpoint, run_cli
-from trainers.records import ComputeRecord, ManifestRecord
+from trainers.run.records import ComputeRecord, ManifestRecord
 
 
 def record(path: Path) -> ComputeRecord:
@@ -46,11 +46,11 @@ def test_resumed_compute_equals_uninterrupted(tmp_path):
 def test_distill_cache_compute_is_carried_into_the_cached_run(tmp_path):
     from recipes.distill_cache import run as build_cache
     from trainers.config import load_config
-    from trainers.distill_setup import load_distill_data, load_teacher
-    from trainers.flops import sequence_forward_flops
-    from trainers.metering import arch_of
-    from trainers.model_builder import load_tokenizer
-    from trainers.chat_format import detect_format
+    from trainers.distill.distill_setup import load_distill_data, load_teacher
+    from trainers.compute.flops import sequence_forward_flops
+    from trainers.compute.metering import arch_of
+    from trainers.models.model_builder import load_tokenizer
+    from trainers.data.chat_format import detect_format
     import torch
     from data_tools.synth import generate
     data = tmp_path / "chats.jsonl"
@@ -94,14 +94,14 @@ def test_distill_cache_compute_is_carried_into_the_cached_run(tmp_path):
 
 def test_traces_compute_counts_generation_and_sft_on_them_carries_it(tmp_path):
     from recipes.traces import run, run_shard
-    from tests.trainers.test_traces import ScriptedTeacher, Tok
-    from trainers.arch_spec import ArchSpec
-    from trainers.compute_meter import ComputeMeter
+    from tests.trainers.distill.test_traces import ScriptedTeacher, Tok
+    from trainers.models.arch_spec import ArchSpec
+    from trainers.compute.compute_meter import ComputeMeter
     from trainers.config import load_config
     from trainers.config.distill import TracesConfig
-    from trainers.flops import generation_flops, train_flops_per_token
-    from trainers.metering import carry_teachers
-    from trainers.trace_prompts import read_prompts
+    from trainers.compute.flops import generation_flops, train_flops_per_token
+    from trainers.compute.metering import carry_teachers
+    from trainers.distill.trace_prompts import read_prompts
 
     # per shard: every sample is generation_flops(prompt, new tokens), by hand for a scripted teacher
     tiny = ArchSpec("qwen2", 64, 2, 4, 2, 128, 100, False)

@@ -92,7 +92,7 @@ def test_cache_round_trip_equals_on_the_fly_topk(tmp_path):
 
 def test_vocabulary_mismatch_points_to_trace_distillation(tmp_path, capsys):
     from recipes.cli import main
-    from trainers.tiny_model import build_tiny_model
+    from trainers.models.tiny_model import build_tiny_model
     other = build_tiny_model("llama", tmp_path / "other_vocab", vocab_size=1024)
     code = main(["run", "distill", f"kd.teacher.path={other}", "train.max_steps=2", f"output.dir={tmp_path}", *FAST])
     err = capsys.readouterr().err

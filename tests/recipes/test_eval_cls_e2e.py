@@ -14,7 +14,7 @@ from data_tools.cls_tasks import get_task, read_records, training_chat
 from recipes.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "trainers" / "fixtures" / "cls_finance_small.jsonl"   # 2 rows per label
+FIXTURE = ROOT / "tests" / "recipes" / "fixtures" / "cls_finance_small.jsonl"   # 2 rows per label
 CFG = "eval/cls_finance.yaml"
 N = 16
 

@@ -41,9 +41,9 @@ def lora_run(tmp_path_factory):
 
 def test_sft_compute_json_is_flops_per_token_times_tokens(lora_run):
     from transformers import AutoConfig
-    from trainers.arch_spec import ArchSpec
-    from trainers.flops import train_flops_per_token
-    from trainers.model_loading import resolve_model_source
+    from trainers.models.arch_spec import ArchSpec
+    from trainers.compute.flops import train_flops_per_token
+    from trainers.models.model_loading import resolve_model_source
     comp = read(lora_run / "compute.json")
     arch = ArchSpec.from_hf_config(AutoConfig.from_pretrained(resolve_model_source("tiny:qwen2")[0]))
     per_token = train_flops_per_token(arch, comp["seq_len_mean"], "lora", lora_r=8, lora_targets=None,
@@ -111,7 +111,7 @@ def test_adapter_flops_read_from_modules_match_the_formula(lora_run):
     from recipes.eval import load_model
     from trainers.config.sections import ModelSection
     from trainers.evaluation.runner import adapter_forward
-    from trainers.flops import adapter_forward_flops_per_token
-    from trainers.metering import arch_of
+    from trainers.compute.flops import adapter_forward_flops_per_token
+    from trainers.compute.metering import arch_of
     model, _ = load_model(ModelSection(path="tiny:qwen2"), None, lora_run / "adapter")
     assert adapter_forward(model) == adapter_forward_flops_per_token(arch_of(model), 8, None) > 0

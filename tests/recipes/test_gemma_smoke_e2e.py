@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from tests.helpers import run_cli
-from trainers.arch_spec import ArchSpec
-from trainers.flops import train_flops_per_token
+from trainers.compute.flops import train_flops_per_token
+from trainers.models.arch_spec import ArchSpec
 
 ALL = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

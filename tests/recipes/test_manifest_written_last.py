@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from recipes.cli import main
-from trainers.run_dir import RunDir
+from trainers.run.run_dir import RunDir
 
 
 def files_under(root: Path) -> dict[str, int]:
@@ -37,8 +37,8 @@ def test_manifest_is_written_after_adapter_merged_model_and_compute(tmp_path, mo
     assert json.loads((run / "manifest.json").read_text())["outputs"]["trained"].endswith("adapter")
     # the chat format travels with both exports, and the merged tokenizer's template asks the trained prompt
     from transformers import AutoTokenizer
-    from trainers.chat_format import generation_prompt
-    from trainers.chat_templates import saved_chat_format
+    from trainers.data.chat_format import generation_prompt
+    from trainers.data.chat_templates import saved_chat_format
     fmt = json.loads((run / "manifest.json").read_text())["chat_format"]
     assert saved_chat_format(run / "adapter") == saved_chat_format(run / "merged") == fmt == "r1"
     tok = AutoTokenizer.from_pretrained(run / "merged")

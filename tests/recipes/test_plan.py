@@ -8,10 +8,10 @@ import pytest
 
 from recipes.cli import main
 from recipes.plan import apply_auto_fit, plan_input_from_config
-from trainers.arch_catalog import load_arch
+from trainers.compute.hardware import CATALOGUE, get_gpu
 from trainers.config.loader import load_config
 from trainers.errors import UserError
-from trainers.hardware import CATALOGUE, get_gpu
+from trainers.models.arch_catalog import load_arch
 
 QLORA_15 = "configs/finance/r1-distill-qwen-1.5b_qlora_8gb.yaml"
 QLORA_7 = "configs/finance/r1-distill-qwen-7b_qlora_12gb.yaml"

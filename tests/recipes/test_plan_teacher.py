@@ -12,13 +12,13 @@ import json
 import pytest
 
 from recipes.cli import main
-from trainers.arch_catalog import load_arch
+from trainers.compute.hardware import get_gpu
+from trainers.compute.plan_memory import GIB, estimate_memory, nf4_bytes_per_param
+from trainers.compute.planner import make_plan
 from trainers.config.loader import load_config
 from trainers.errors import UserError
-from trainers.hardware import get_gpu
+from trainers.models.arch_catalog import load_arch
 from trainers.plan_config import fit_to_gpu, plan_input_from_config
-from trainers.plan_memory import GIB, estimate_memory, nf4_bytes_per_param
-from trainers.planner import make_plan
 
 LOGIT_7B = "configs/finance/r1-distill-qwen-7b_to_1.5b_logit_16gb.yaml"
 TRACES_7B = "configs/finance/r1-distill-qwen-7b_to_1.5b_traces_24gb.yaml"

@@ -44,7 +44,7 @@ def test_sft_writes_the_whole_run_directory(tmp_path, config, method):
 def test_qlora_really_trains_a_4bit_base(tmp_path):
     from recipes.sft import run  # noqa: F401  (import check)
     from trainers.config import load_config
-    from trainers.model_builder import build_model
+    from trainers.models.model_builder import build_model
     cfg = load_config("smoke/tiny_qlora.yaml")
     built = build_model(cfg.model, cfg.lora, cfg.quant, torch.float32, torch.device("cpu"), True)
     kinds = {type(m).__name__ for m in built.model.modules()}
@@ -78,7 +78,7 @@ def test_resume_after_kill_reproduces_uninterrupted_losses(tmp_path):
 def test_merged_model_equals_base_plus_adapter(tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
-    from trainers.model_loading import resolve_model_source
+    from trainers.models.model_loading import resolve_model_source
     proc = run_cli(["run", "sft", "--config", "smoke/tiny_lora.yaml", "train.max_steps=6", "train.lr=2e-2",
                     "output.merge=true", f"output.dir={tmp_path}", "output.name=m", *FAST], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -6,7 +6,7 @@ from pathlib import Path
 from recipes.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "trainers" / "fixtures" / "cls_finance_small.jsonl"
+FIXTURE = ROOT / "tests" / "recipes" / "fixtures" / "cls_finance_small.jsonl"
 
 
 def cli(args: list) -> int:

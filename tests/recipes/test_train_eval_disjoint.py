@@ -6,9 +6,9 @@ import json
 import pytest
 
 from trainers.config import load_config
-from trainers.model_builder import load_tokenizer
-from trainers.run_dir import RunDir
-from trainers.sft_data import split_eval
+from trainers.data.sft_data import split_eval
+from trainers.models.model_builder import load_tokenizer
+from trainers.run.run_dir import RunDir
 
 N = 40
 
@@ -42,7 +42,7 @@ def as_tuples(examples) -> set:
 
 
 def test_sft_examples_never_include_eval_rows(tmp_path):
-    from trainers.training_data import load_sft_data
+    from trainers.data.training_data import load_sft_data
     data = tmp_path / "d.jsonl"
     write_chats(data, chats())
     cfg = load_config("smoke/tiny_lora.yaml", [f"data.path={data}", "data.eval_fraction=0.25"])
@@ -54,7 +54,7 @@ def test_sft_examples_never_include_eval_rows(tmp_path):
 
 
 def test_distillation_examples_are_disjoint_by_content_and_id(tmp_path):
-    from trainers.distill_setup import load_distill_data
+    from trainers.distill.distill_setup import load_distill_data
     data = tmp_path / "d.jsonl"
     write_chats(data, chats())
     cfg = load_config("smoke/tiny_distill.yaml", [f"data.path={data}", "data.eval_fraction=0.25"])

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from tests.helpers import tiny_lora
+from trainers.data.sft_data import collate
 from trainers.loop import evaluate
 from trainers.losses.sft_loss import SFTLoss
-from trainers.sft_data import collate
 
 
 def test_eval_loss_is_token_weighted(tmp_path):

@@ -98,7 +98,7 @@ def test_8bit_and_paged_optimizers_train(tmp_path, optimizer):
 def test_qlora_on_cuda_keeps_nf4_weights_on_the_gpu_and_trains(tmp_path):
     import bitsandbytes as bnb
     from trainers.config import load_config
-    from trainers.model_builder import build_model
+    from trainers.models.model_builder import build_model
     cfg = load_config("smoke/tiny_qlora.yaml")
     built = build_model(cfg.model, cfg.lora, cfg.quant, torch.bfloat16 if torch.cuda.is_bf16_supported()
                         else torch.float16, torch.device("cuda"), True)

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from tests.helpers import tiny_lora
-from trainers.chat_data import read_chat_file
+from trainers.data.chat_data import read_chat_file
+from trainers.data.sft_data import BatchPlan, collate
 from trainers.loop import accumulate_gradients, train
 from trainers.losses.sft_loss import SFTLoss
-from trainers.run_dir import RunDir
-from trainers.sft_data import BatchPlan, collate
+from trainers.run.run_dir import RunDir
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from tests.helpers import tiny_lora
+from trainers.data.sft_data import BatchPlan, collate
 from trainers.loop import LossOutput, accumulate_gradients, train
 from trainers.losses.sft_loss import SFTLoss
-from trainers.run_dir import RunDir
-from trainers.sft_data import BatchPlan, collate
+from trainers.run.run_dir import RunDir
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def test_rule(requested, model, compute, expected):
 def test_merged_weights_are_written_in_the_asked_dtype_and_match_the_adapter(tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
-    from trainers.model_loading import resolve_model_source
+    from trainers.models.model_loading import resolve_model_source
     proc = run_cli(["run", "sft", "--config", "smoke/tiny_lora.yaml", "train.max_steps=3", "train.lr=2e-2",
                     "output.merge=true", "output.merge_dtype=bf16", f"output.dir={tmp_path}", "output.name=m",
                     "data.max_seq_len=128", "eval.max_batches=1"], cwd=tmp_path)

@@ -30,11 +30,33 @@ class ModelSection(Section):
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
     keep_layers: int | list[int] | None = Field(
         None, description="Keep only these decoder layers (0-based list) or this many, evenly spaced "
-        "with the first and last: a smaller student made from the model (trainers.layer_subset).")
+        "with the first and last: a smaller student made from the model (trainers.models.layer_subset).")
     chat_format: Literal["auto", "r1", "chatml", "llama3", "gemma", "plain", "template"] = Field(
         "auto", description="How chats become tokens. auto picks from the tokenizer's special tokens; "
         "r1 keeps <think> in the trained answer (the tokenizer's own R1 template strips it); plain: no "
         "markup, 'text\\n답: answer' (base models that never saw a chat format).")
+
+
+# Module names that denote the output head or the input embeddings in the families kdtune loads
+# (Qwen2/Llama/Gemma: lm_head, embed_tokens; EXAONE custom code and GPT-2: wte, wpe; GPT-NeoX: embed_in,
+# embed_out; others: output, word_embeddings).
+HEAD_OR_EMBEDDING_NAMES = frozenset({"lm_head", "embed_tokens", "wte", "wpe", "embed_in", "embed_out",
+                                     "word_embeddings", "output"})
+
+
+def head_or_embedding_targets(target_modules) -> list[str]:
+    """The entries of a lora.target_modules list that name the head or an embedding (by leaf name)."""
+    if isinstance(target_modules, str):
+        return []
+    return [t for t in target_modules if str(t).rsplit(".", 1)[-1] in HEAD_OR_EMBEDDING_NAMES]
+
+
+def refusal_message(names: list[str]) -> str:
+    return (f"lora.target_modules {names}: the output head and the input embeddings cannot take a LoRA "
+            f"adapter here — the chunked loss reads the head weight directly (an adapter there would "
+            f"never train), and an embedding adapter is not counted by the compute meter. Adapt the "
+            f"block linears ('all-linear' or e.g. [q_proj, v_proj]), or train all weights "
+            f"(lora.enabled=false).")
 
 
 class LoraSection(Section):
@@ -44,12 +66,11 @@ class LoraSection(Section):
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
     target_modules: Literal["all-linear"] | list[str] = Field(
         "all-linear", description="'all-linear' (every linear layer except the output head) or "
-        "module names such as [q_proj, v_proj]; the head and the embeddings are refused (trainers/trainable.py).")
+        "module names such as [q_proj, v_proj]; the head and the embeddings are refused (HEAD_OR_EMBEDDING_NAMES).")
 
     @field_validator("target_modules")
     @classmethod
     def _no_head_or_embedding(cls, v):
-        from trainers.trainable import head_or_embedding_targets, refusal_message
         refused = head_or_embedding_targets(v)
         if refused:
             raise ValueError(refusal_message(refused))

@@ -7,7 +7,7 @@ Accuracy counts every item (an answer that is no label is wrong and tallied as m
 95% interval; per-label recall comes with its own interval, precision/recall/F1 and the confusion
 matrix come from cls_metrics.
 
-FLOPs follow trainers.flops conventions for the work done, padding excluded: `loglik` = one prefill
+FLOPs follow trainers.compute.flops conventions for the work done, padding excluded: `loglik` = one prefill
 of the context (head only at its last position) + each label's fed tokens (all but its last)
 attending to the context and themselves, head at each; `generate` = generation_flops. An unmerged
 LoRA adapter adds its forward cost on every token fed. `per_query` gives the inference cost a
@@ -19,16 +19,16 @@ import time
 from typing import Sequence
 
 from data_tools.cls_tasks import ClsTask, prompt_chat, select_shots
-from trainers.compute_meter import ComputeMeter
+from trainers.compute.compute_meter import ComputeMeter
 from trainers.evaluation.accuracy import ItemResult, summarize
 from trainers.evaluation.cls_metrics import confusion_matrix, per_label_scores
 from trainers.evaluation.label_generation import default_max_new_tokens, generate_label
 from trainers.evaluation.label_scoring import (EncodedPrompt, argmax, encode_prompt, normalise_scores,
                                                score_labels)
 from trainers.evaluation.runner import adapter_forward
-from trainers.flops import (attention_forward_flops_per_token, block_matmul_params, generation_flops,
+from trainers.compute.flops import (attention_forward_flops_per_token, block_matmul_params, generation_flops,
                             lm_head_params)
-from trainers.metering import arch_of, forward_only_breakdown
+from trainers.compute.metering import arch_of, forward_only_breakdown
 
 
 def loglik_flops(arch, adapter: int, enc: EncodedPrompt) -> tuple[int, int]:

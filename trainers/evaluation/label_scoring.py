@@ -1,7 +1,7 @@
 """Constrained classification by log-likelihood: score every label as the answer to one prompt.
 
 Rendering. A label is scored exactly where training puts it: the chat [prompt turns, assistant =
-label] goes through the one chat renderer (trainers.chat_format.tokenize_chat); the tokens it marks
+label] goes through the one chat renderer (trainers.data.chat_format.tokenize_chat); the tokens it marks
 as trained — the label and the end-of-turn marker after it — are the continuation, everything
 before them the context. The end-of-turn token is scored too: it makes each label a complete answer,
 so a label whose tokens are a prefix of another's (or that shares its first tokens, as 정형외과 and
@@ -30,7 +30,7 @@ from typing import Literal, Sequence
 
 import torch
 
-from trainers.chat_format import IGNORE, answer_offset, tokenize_chat
+from trainers.data.chat_format import IGNORE, answer_offset, tokenize_chat
 from trainers.evaluation.mcqa import _accepts_logits_to_keep
 
 Normalise = Literal["sum", "mean", "char"]

@@ -1,6 +1,6 @@
 """Run one benchmark on one loaded model: score or generate, grade, summarise, meter -> eval.json body.
 
-FLOPs are counted from the architecture as trainers.flops defines them, for the work the model
+FLOPs are counted from the architecture as trainers.compute.flops defines them, for the work the model
 needs (padding is not counted):
 * MCQA: every (prompt + option) sequence runs through the blocks (2·N_blocks + 4·L·H·Q·T per token,
   T its length), and the output head only at the option's positions (score_choices keeps just those
@@ -10,17 +10,17 @@ needs (padding is not counted):
 """
 from __future__ import annotations
 
-from trainers.chat_format import sampling_defaults
-from trainers.compute_meter import ComputeMeter
+from trainers.compute.compute_meter import ComputeMeter
+from trainers.data.chat_format import sampling_defaults
 from trainers.evaluation.accuracy import ItemResult, summarize
 from trainers.evaluation.answers import extract_answer, is_correct
 from trainers.evaluation.datasets import Benchmark
 from trainers.evaluation.generation import generate
 from trainers.evaluation.language import language_report
 from trainers.evaluation.mcqa import LAYOUTS, build_prompts, continuations, encode_pair, predictions, score_choices
-from trainers.flops import (attention_forward_flops_per_token, block_matmul_params, generation_flops,
+from trainers.compute.flops import (attention_forward_flops_per_token, block_matmul_params, generation_flops,
                             lm_head_params)
-from trainers.metering import arch_of, forward_only_breakdown
+from trainers.compute.metering import arch_of, forward_only_breakdown
 
 
 def adapter_forward(model) -> int:

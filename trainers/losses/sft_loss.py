@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import torch
 
-from trainers.chat_format import IGNORE
+from trainers.data.chat_format import IGNORE
 from trainers.loop import LossOutput
 from trainers.losses.chunked_ce import linear_cross_entropy
-from trainers.model_builder import causal_lm_parts
+from trainers.models.model_builder import causal_lm_parts
 
 
 class SFTLoss(torch.nn.Module):
