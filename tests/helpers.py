@@ -53,3 +53,19 @@ def tiny_lora(overrides: list[str] = (), n_chats: int = 8, max_len: int = 96):
     chats = read_chat_file(resolve_data_path("builtin:finance")[0]).chats[:n_chats]
     examples, _ = tokenize_chats(chats, built.tokenizer, "r1", max_len, True)
     return cfg, built, examples, Accelerator(cpu=True)
+
+
+def input_spec(**kw):
+    """A data-prepare input section for schema tests (the path is never read)."""
+    from data_tools.prepare_config import InputConfig
+    return InputConfig(path="src.jsonl", **kw)
+
+
+def rejection_reason(obj, **kw) -> str:
+    """The quarantine reason a raw row gets from the schema adapters under `input_spec(**kw)`."""
+    import pytest
+    from data_tools.quarantine import RowRejected
+    from data_tools.schema import to_record
+    with pytest.raises(RowRejected) as err:
+        to_record(obj, input_spec(**kw), "src.jsonl", 1)
+    return err.value.reason

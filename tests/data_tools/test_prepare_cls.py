@@ -8,19 +8,13 @@ import pytest
 
 from data_tools.errors import DataError
 from data_tools.prepare import prepare
-from data_tools.prepare_config import InputConfig, PrepareConfig, validate_config
+from data_tools.prepare_config import PrepareConfig, validate_config
 from data_tools.quarantine import RowRejected
 from data_tools.schema import check_label, record_kind, record_text, to_record
+from tests.helpers import input_spec, rejection_reason
 
 
-def spec(**kw):
-    return InputConfig(path="src.jsonl", **kw)
-
-
-def reason(obj, **kw):
-    with pytest.raises(RowRejected) as err:
-        to_record(obj, spec(**kw), "src.jsonl", 1)
-    return err.value.reason
+spec, reason = input_spec, rejection_reason
 
 
 def write_jsonl(path, rows):

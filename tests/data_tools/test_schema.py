@@ -2,19 +2,12 @@
 
 import pytest
 
-from data_tools.prepare_config import InputConfig
 from data_tools.quarantine import RowRejected
 from data_tools.schema import map_texts, payload_to_object, prompt_text, record_text, to_record
+from tests.helpers import input_spec, rejection_reason
 
 
-def spec(**kw):
-    return InputConfig(path="src.jsonl", **kw)
-
-
-def reason(obj, **kw):
-    with pytest.raises(RowRejected) as err:
-        to_record(obj, spec(**kw), "src.jsonl", 1)
-    return err.value.reason
+spec, reason = input_spec, rejection_reason
 
 
 def test_instruction_row_becomes_user_and_assistant_messages():
