@@ -16,7 +16,6 @@ read (Hangul from macOS tools arrives decomposed). No torch here: tokenisation l
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import unicodedata
 from dataclasses import dataclass
@@ -103,16 +102,10 @@ def resolve_cls_path(path: str, split: str = "test") -> Path:
 def read_records(path: Path, task: ClsTask) -> list[dict]:
     """Every row of a {"text", "label"} JSONL file; a bad row is an error naming its line, since a
     silently dropped test row would change the accuracy being reported."""
+    from data_tools.jsonl import text_rows
     rows = []
-    for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{no}: not JSON ({e.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip() \
-                or not isinstance(row.get("label"), str):
+    for no, row in text_rows(path):
+        if not row["text"].strip() or not isinstance(row.get("label"), str):
             raise DataError(f"{path}:{no}: expected {{\"text\": non-empty string, \"label\": string}}")
         label = nfc(row["label"].strip())
         if label not in task.labels:

@@ -11,33 +11,19 @@ the longer of the two (so exact matches and off-by-a-bracket matches count, slop
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from data_tools.errors import DataError
 from data_tools.pii.detect import find_pii
+from data_tools.jsonl import text_rows
 from data_tools.pii.kinds import PII_KINDS, Span
 
 MIN_OVERLAP = 0.9
 
 
 def _read_jsonl(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise DataError(f'{path}:{n}: expected an object with a "text" string')
-        rows.append({"line": n, **row})
-    return rows
+    return [{"line": n, **row} for n, row in text_rows(path)]
 
 
 def _gold_spans(path: Path, row: dict) -> list[Span]:
