@@ -41,13 +41,17 @@ def as_tuples(examples) -> set:
     return {tuple(e.input_ids) for e in examples}
 
 
-def test_sft_examples_never_include_eval_rows(tmp_path):
-    from trainers.data.training_data import load_sft_data
+def split_examples(tmp_path, config: str, loader):
+    """The N shipped-shape chats through a recipe's data loader with a quarter held out."""
     data = tmp_path / "d.jsonl"
     write_chats(data, chats())
-    cfg = load_config("smoke/tiny_lora.yaml", [f"data.path={data}", "data.eval_fraction=0.25"])
-    tok = load_tokenizer(cfg.model)
-    train_ex, eval_ex, counts = load_sft_data(cfg, tok, "r1", RunDir(tmp_path / "run", True))
+    cfg = load_config(config, [f"data.path={data}", "data.eval_fraction=0.25"])
+    return loader(cfg, load_tokenizer(cfg.model), "r1", RunDir(tmp_path / "run", True))
+
+
+def test_sft_examples_never_include_eval_rows(tmp_path):
+    from trainers.data.training_data import load_sft_data
+    train_ex, eval_ex, counts = split_examples(tmp_path, "smoke/tiny_lora.yaml", load_sft_data)
     assert len(eval_ex) == 10 and len(train_ex) == N - 10
     assert not as_tuples(train_ex) & as_tuples(eval_ex)
     assert len(as_tuples(train_ex + eval_ex)) == N and counts["eval_examples"] == 10
@@ -55,11 +59,7 @@ def test_sft_examples_never_include_eval_rows(tmp_path):
 
 def test_distillation_examples_are_disjoint_by_content_and_id(tmp_path):
     from trainers.distill.distill_setup import load_distill_data
-    data = tmp_path / "d.jsonl"
-    write_chats(data, chats())
-    cfg = load_config("smoke/tiny_distill.yaml", [f"data.path={data}", "data.eval_fraction=0.25"])
-    tok = load_tokenizer(cfg.model)
-    train_ex, eval_ex, _ = load_distill_data(cfg, tok, "r1", RunDir(tmp_path / "run", True))
+    train_ex, eval_ex, _ = split_examples(tmp_path, "smoke/tiny_distill.yaml", load_distill_data)
     assert eval_ex and not as_tuples(train_ex) & as_tuples(eval_ex)
     assert not {e.example_id for e in train_ex} & {e.example_id for e in eval_ex}
     assert len(as_tuples(train_ex + eval_ex)) == N
