@@ -70,19 +70,13 @@ def build_spec(args, workdir: Path) -> dict:
 
 
 def batches(spec: dict):
-    """Micro-batches of the spec's sequences, right-padded; labels -100 where nothing is trained."""
-    import torch
+    """Micro-batches of the spec's sequences, collated as kdtune's loop collates them (right-padded,
+    labels -100 where nothing is trained), so every arm sees identical tensors."""
+    from trainers.data.sft_data import Example, collate
     seqs, mb = spec["sequences"], spec["micro_batch"]
     for s in range(0, len(seqs), mb):
-        chunk = seqs[s:s + mb]
-        width = max(len(c["input_ids"]) for c in chunk)
-        ids = torch.full((len(chunk), width), spec["pad_id"], dtype=torch.long)
-        att = torch.zeros((len(chunk), width), dtype=torch.long)
-        lab = torch.full((len(chunk), width), -100, dtype=torch.long)
-        for j, c in enumerate(chunk):
-            n = len(c["input_ids"])
-            ids[j, :n], att[j, :n], lab[j, :n] = (torch.tensor(c["input_ids"]), 1, torch.tensor(c["labels"]))
-        yield ids, att, lab
+        batch = collate([Example(c["input_ids"], c["labels"]) for c in seqs[s:s + mb]], spec["pad_id"])
+        yield batch["input_ids"], batch["attention_mask"], batch["labels"]
 
 
 def lora_config(spec: dict):
