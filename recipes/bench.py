@@ -94,7 +94,7 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
     else:   # created atomically: two benches started in the same second get different directories
         bench_dir = claim_new_run_dir(Path(cfg.output.dir), config_stem)
     holder = RunDir(bench_dir, True)
-    holder.lock()          # held until this process ends: a second bench aimed here stops at once
+    holder.lock()          # held until the bench ends: a second bench aimed here stops at once
     if (bench_dir / "bench.json").exists():
         raise UserError(f"{bench_dir} already holds a bench; pick another output.name")
     holder.write_text("config.yaml", dump_config(cfg))
