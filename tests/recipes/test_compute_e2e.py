@@ -130,3 +130,30 @@ def test_traces_compute_counts_generation_and_sft_on_them_carries_it(tmp_path):
     assert charge.complete and charge.sources[0].phase == "traces"
     assert charge.sources[0].total_flops == comp.total_flops
     assert meter.record().totals.pflops == pytest.approx(comp.pflops)
+
+
+def test_a_model_cut_from_a_fine_tuned_run_carries_that_fine_tuning_once(tmp_path):
+    from trainers.compute.compute_meter import ComputeMeter
+    from trainers.compute.metering import carry_teachers
+    from trainers.config import load_config
+    proc = run_cli(["run", "sft", "--config", "smoke/tiny_lora.yaml", "train.max_steps=2", "train.save_every=0",
+                    "output.merge=true", f"output.dir={tmp_path}", "output.name=teacher"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    teacher = record(tmp_path / "teacher" / "compute.json")
+    merged = tmp_path / "teacher" / "merged"
+
+    from trainers.compute.flops import train_flops_per_token
+    from trainers.models.arch_spec import ArchSpec
+    per_token = train_flops_per_token(ArchSpec("qwen2", 64, 2, 4, 2, 128, 100, False), 32, "full")
+
+    def charge(cfg):
+        meter = ComputeMeter(per_token, None, 100.0, "cpu")
+        return carry_teachers(meter, cfg), meter.record()
+
+    # a student initialised from the merged model (model.keep_layers) starts from the teacher's fine-tuning
+    sft, rec = charge(load_config("smoke/tiny_lora.yaml", [f"model.path={merged}", "model.keep_layers=1"]))
+    assert [s.path for s in sft.sources] == [str(tmp_path / "teacher")] and sft.complete
+    assert rec.totals.pflops == pytest.approx(rec.pflops + teacher.pflops)
+    # the same run as init and as KD teacher is charged once, not twice
+    kd, rec = charge(load_config("smoke/tiny_distill.yaml", [f"model.path={merged}", f"kd.teacher.path={merged}"]))
+    assert len(kd.sources) == 1 and kd.pflops == pytest.approx(teacher.pflops)

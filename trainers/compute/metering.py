@@ -88,13 +88,19 @@ def teacher_source(directory: Path, phase: str) -> TeacherSource:
 def teacher_artefacts(cfg) -> list[tuple[Path, str]]:
     """The teacher artefacts a training config consumes: its kd.cache_dir, a live kd.teacher.path that
     a kdtune training run exported (RUN/merged or RUN/model: the teacher's fine-tuning is part of what
-    the student cost), and a data.path that is a traces output directory (it holds traces_config.yaml)."""
+    the student cost), a model.path that is such an export (a student cut from a fine-tuned model starts
+    from that fine-tuning), and a data.path that is a traces output directory (it holds
+    traces_config.yaml). A run reached twice (the student's init and its KD teacher) is charged once."""
     found = []
     kd = getattr(cfg, "kd", None)
     if kd is not None and getattr(kd, "cache_dir", None):
         found.append((Path(kd.cache_dir), "distill-cache"))
     elif kd is not None and trained_teacher_run(kd.teacher.path) is not None:
         found.append((trained_teacher_run(kd.teacher.path), "train"))
+    model_path = getattr(getattr(cfg, "model", None), "path", None)
+    init_run = trained_teacher_run(model_path) if model_path else None
+    if init_run is not None and all(init_run.resolve() != d.resolve() for d, _ in found):
+        found.append((init_run, "train"))
     data_path = getattr(getattr(cfg, "data", None), "path", None)
     if data_path and not str(data_path).startswith("builtin:"):
         p = Path(data_path).expanduser()
