@@ -1,11 +1,17 @@
 """`find_pii(text)`: every Korean personal identifier in a text, as sorted non-overlapping Spans.
 
 How it decides (one function per identifier shape, then one resolution step):
-  1. Each compiled pattern in `patterns.py` proposes candidates; a candidate is kept only if its
-     check digit / date / context rule passes (below, next to each shape).
-  2. A candidate whose nearest preceding label says it is something else ("주문번호", "LOT",
-     "바코드", ...) is dropped: the label a human wrote is the strongest evidence we have.
-  3. Overlaps are resolved by a fixed priority (most specific shape first), then by length.
+  1. Each compiled pattern in `patterns.py` proposes candidates.
+  2. Each candidate gets a score: a base from its shape and its validation (check digit, a real
+     birth date with a matching century digit), plus or minus what the words around it say
+     (context.py, both directions). A label naming the kind ("주민등록번호 860622 - 3744599")
+     carries a candidate whose digits fail validation: typos in ID fields still identify people.
+     Non-personal words (주문, 송장, 출고, 바코드, 로트 ...) sink a code-like number whose digits
+     happen to validate ("주문 1201156384062 건은 출고 대기 중"). A label saying it is something
+     else ("주문번호", "LOT", ...) right before a number rejects it outright.
+  3. Candidates scoring at least `threshold` compete; overlaps are resolved by score, then
+     by a fixed priority (most specific shape first), then by length.
+Each Span carries its score and a reason (REASONS): what carried it.
 
 Input should be NFC (normalise with `unicodedata.normalize("NFC", text)` first, as the rest of
 data_tools does). NFD Hangul does not break anything: digits never depend on Hangul, and the
@@ -13,11 +19,10 @@ Korean context words are compiled in both spellings. Offsets always refer to the
 
 Choices worth knowing:
   * Resident numbers issued since Oct 2020 have a random last digit, so a failed checksum never
-    rejects one; a real birth date and gender digit 1-4 (5-8: foreigner) are required instead.
-    A bare, unlabelled 13-digit run that is also a valid EAN-13 barcode is treated as a barcode
-    when product words (바코드, 상품, 제품, ...) are near, or when it has the Korean GS1 prefix
-    880 and fails the resident checksum. Otherwise it stays a resident number: missing a
-    person's number costs more than masking a product code.
+    rejects one; a real birth date with gender digit 1-4 (5-8: foreigner) is enough on its own.
+    A bare 13-digit run with the Korean GS1 prefix 880 that fails the resident checksum but is a
+    valid EAN-13 is a barcode unless a label names it. Otherwise it stays a resident number:
+    missing a person's number costs more than masking a product code.
   * Passports: the 2021 format M123A4567 is distinctive and always matched; the old M12345678
     format is matched only near 여권/passport, because part numbers look exactly like it.
   * Representative numbers (1588-1234) belong to companies, not people, and are not matched.
@@ -31,14 +36,27 @@ from data_tools.pii import patterns as P
 from data_tools.pii.checksums import (
     brn_ok, crn_ok, ean13_ok, luhn_ok, rrn_birth_date, rrn_checksum_ok,
 )
+from data_tools.pii.context import Context
 from data_tools.pii.kinds import Span
+
+# A candidate is reported when its score reaches this (PiiConfig.threshold overrides it).
+THRESHOLD = 0.5
+# Context weights. A naming label before a number outweighs any failed validation (base >= -0.1);
+# one after it is weaker (it may belong to the next clause); a kind word nearby (bank name, 여권,
+# 법인) lifts shapes that mean nothing alone. A non-personal word sinks even a validated code-like
+# number (base <= 0.9 -> below 0.5) unless a label names it, which shadows the words beyond it.
+NAMED, NAMED_AFTER, NEAR, NON_PERSONAL = 0.6, 0.4, 0.5, 0.5
+# Bare 13 digits labelled as another personal kind ("계좌 8001011234560"): that kind, not an RRN.
+OTHER_KIND = 0.4
+# What carried a reported span: the digits alone (checksum, a real birth date, a distinctive
+# format with no check digit), the same and a naming label, or only the label / nearby words.
+REASONS = ("checksum", "date", "format", "checksum+context", "date+context", "format+context",
+           "context")
 
 # Lower wins an overlap: a valid 13-digit resident number beats "some digits near a bank name".
 _PRIORITY = {"email": 0, "id13": 1, "card": 2, "driver_license": 3, "passport": 4,
              "brn": 5, "phone": 6, "bank_account": 7}
 
-_LABEL_WINDOW = 16  # chars before a number searched for its label ("주민등록번호: " is 8)
-_CONTEXT_WINDOW = 20  # chars either side searched for bank / passport / product words
 _NON_DIGIT = re.compile(r"[^0-9]")
 # "2024-03-...", "2024-0315-..." or "20240315..." opens with a date: a dated reference number
 # (order, batch, timestamp), not an account.
@@ -53,77 +71,77 @@ def _is_placeholder(digits: str) -> bool:
     return len(set(digits[3:])) == 1
 
 
-def _is_latin(ch: str) -> bool:
-    return "a" <= ch <= "z" or "A" <= ch <= "Z"
+def _judge(ctx: Context, start: int, end: int, base: float, basis: str, named: tuple[str, ...], *,
+           near: re.Pattern | None = None, code_like: bool = True,
+           other_kind: float = 0.0) -> tuple[float, str]:
+    """(unclamped score, reason) of a candidate whose shape and validation are worth `base`.
+    `named`: label kinds that name it; `code_like`: shapes that order/lot/part numbers share."""
+    label = ctx.before(start)
+    if label == "other":
+        return -1.0, ""
+    context = 0.0
+    if label in named:
+        context = NAMED  # words beyond the label are shadowed by it
+    else:
+        if label is not None:
+            context -= other_kind
+        if ctx.after(end) in named:
+            context += NAMED_AFTER
+        elif near is not None and label is None and ctx.near(near, start, end):
+            context += NEAR
+        if code_like and ctx.non_personal_near(start, end):
+            context -= NON_PERSONAL
+    score = round(base + context, 3)
+    if context > 0:
+        return score, "context" if base < THRESHOLD else f"{basis}+context"
+    return score, basis
 
 
-class _Labels:
-    """The label nearest before a position: a kind id, "id13", "other" or None. Cached per text,
-    because several shapes often propose a candidate at the same position."""
-
-    __slots__ = ("text", "_cache")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._cache: dict[int, str | None] = {}
-
-    def before(self, start: int) -> str | None:
-        if start in self._cache:
-            return self._cache[start]
-        text = self.text
-        lo = max(0, start - _LABEL_WINDOW)
-        for i in range(start - 1, lo - 1, -1):  # a label never reaches across another number
-            if "0" <= text[i] <= "9":
-                lo = i + 1
-                break
-        last = None
-        for m in P.LABEL.finditer(text, lo, start):
-            word = m.group()
-            # Latin labels must be whole words: "po" in "Report" or "lot" in "pilot" is not one.
-            if _is_latin(word[0]) and m.start() > 0 and _is_latin(text[m.start() - 1]):
-                continue
-            if _is_latin(word[-1]) and m.end() < len(text) and _is_latin(text[m.end()]):
-                continue
-            last = P.LABEL_KIND[word]
-        if P.BANK_RIGHT_BEFORE.search(text, lo, start):  # "우리 1002...": nearest of all
-            last = "bank_account"
-        self._cache[start] = last
-        return last
+def _add(out: list, kind_group: str, start: int, end: int, kind: str, judged) -> None:
+    score, reason = judged
+    out.append((_PRIORITY[kind_group], start, end, kind, score, reason))
 
 
-def _near(pattern: re.Pattern, text: str, start: int, end: int) -> bool:
-    return bool(pattern.search(text, max(0, start - _CONTEXT_WINDOW), start)
-                or pattern.search(text, end, end + _CONTEXT_WINDOW))
-
-
-def _id13(text: str, labels: _Labels, out: list) -> None:
-    """YYMMDD-NNNNNNN: resident (rrn), foreigner (frn) or corporate (crn) number."""
+def _id13(text: str, ctx: Context, out: list) -> None:
+    """YYMMDD-NNNNNNN: resident (rrn), foreigner (frn) or corporate (crn) number; both readings
+    are scored and the better one is kept (a tie goes to the person)."""
     for m in P.ID13.finditer(text):
-        label = labels.before(m.start())
-        if label == "other":
-            continue
         digits = m["a"] + m["b"]
-        hyphenated = m["sep"] is not None
-        kind = None
-        if label == "crn" and crn_ok(digits):
-            kind = "crn"
-        elif rrn_birth_date(digits) is not None:
-            kind = "frn" if digits[6] in "5678" else "rrn"
-            if not hyphenated and label != "id13":
-                if label is not None:  # bare digits labelled as an account, card, ... number
-                    kind = None
-                elif ean13_ok(digits) and (
-                        _near(P.PRODUCT_NEAR, text, m.start(), m.end())
-                        or (digits.startswith("880") and not rrn_checksum_ok(digits))):
-                    kind = None  # a Korean barcode (GS1 prefix 880) such as 8801234567893
-        elif crn_ok(digits) and (hyphenated or label == "crn"
-                                 or _near(P.CORPORATE_NEAR, text, m.start(), m.end())):
-            kind = "crn"  # bare 13 digits need a corporate word: "... (주식회사 동방물산)"
-        if kind:
-            out.append((_PRIORITY["id13"], m.start(), m.end(), kind))
+        sep = m["sep"]
+        bare = sep is None
+        base = 0.25 if bare else 0.3 if not sep.strip() else 0.4
+        basis = "format"
+        if rrn_birth_date(digits) is not None:
+            base, basis = base + 0.3, "date"
+            if rrn_checksum_ok(digits):
+                base, basis = base + 0.2, "checksum"
+        else:
+            base -= 0.2  # no such birth date, or the century digit contradicts it (a typo?)
+        if bare and digits.startswith("880") and ean13_ok(digits) and not rrn_checksum_ok(digits):
+            base -= 0.4  # a Korean barcode (GS1 prefix 880) such as 8801234567893
+        person = _judge(ctx, m.start(), m.end(), base, basis, ("id13",),
+                        other_kind=OTHER_KIND if bare else 0.0)
+        best = (_person_kind(ctx, m.start(), digits), person)
+        if crn_ok(digits):  # corporate serials start with 0 (no gender digit): needs its check
+            corp = _judge(ctx, m.start(), m.end(), (0.1 if bare else 0.3) + 0.3, "checksum",
+                          ("crn",), near=P.CORPORATE_NEAR)
+            if corp[0] > person[0]:
+                best = ("crn", corp)
+        _add(out, "id13", m.start(), m.end(), *best)
+    for m in P.ID13_MISTYPED.finditer(text):  # a digit too few/many: only a label can vouch
+        judged = _judge(ctx, m.start(), m.end(), 0.0, "format", ("id13",))
+        _add(out, "id13", m.start(), m.end(), _person_kind(ctx, m.start(), m["a"] + m["b"]), judged)
 
 
-def _cards(text: str, labels: _Labels, out: list) -> None:
+def _person_kind(ctx: Context, start: int, digits: str) -> str:
+    """frn when the label says 외국인 (even over a mistyped gender digit) or the digit is 5-8."""
+    word = ctx.label_before(start)[1] or ""
+    if "외국인" in word or (len(digits) > 6 and digits[6] in "5678"):
+        return "frn"
+    return "rrn"
+
+
+def _cards(text: str, ctx: Context, out: list) -> None:
     """Luhn-valid cards; a bare run must start with a network digit (3 Amex/Diners/JCB,
     4 Visa, 5 Mastercard, 6 UnionPay/Discover, 9 Korean domestic) and be 16 digits if 9."""
     for m in P.CARD.finditer(text):
@@ -132,52 +150,47 @@ def _cards(text: str, labels: _Labels, out: list) -> None:
         bare = len(digits) == len(number)
         if bare and not (number[0] in "3456" or (number[0] == "9" and len(number) == 16)):
             continue
-        if luhn_ok(digits) and labels.before(m.start()) != "other":
-            out.append((_PRIORITY["card"], m.start(), m.end(), "card"))
+        base = (0.2 if bare else 0.3) + (0.4 if luhn_ok(digits) else -0.1)
+        _add(out, "card", m.start(), m.end(), "card",
+             _judge(ctx, m.start(), m.end(), base, "checksum", ("card",)))
 
 
-def _driver_licenses(text: str, labels: _Labels, out: list) -> None:
+def _driver_licenses(text: str, ctx: Context, out: list) -> None:
     """NN-NN-NNNNNN-NN with region code 11..28, "서울 NN-NNNNNN-NN", or bare after 면허."""
     for m in P.DRIVER_LICENSE.finditer(text):
-        label = labels.before(m.start())
         number = m.group()
-        region_code_ok = 11 <= int(number[:2]) <= 28
-        if number.count("-") == 3:
-            ok = region_code_ok and label != "other"
-        else:  # NN-NNNNNN-NN or 12 bare digits: too generic without a 면허 label
-            ok = label == "driver_license" and (len(number) != 12 or region_code_ok)
-        if ok:
-            out.append((_PRIORITY["driver_license"], m.start(), m.end(), "driver_license"))
+        # NN-NNNNNN-NN or 12 bare digits are too generic to stand without a 면허 label.
+        full = number.count("-") == 3
+        base = (0.7 if 11 <= int(number[:2]) <= 28 else 0.1) if full else 0.0
+        _add(out, "driver_license", m.start(), m.end(), "driver_license",
+             _judge(ctx, m.start(), m.end(), base, "format", ("driver_license",)))
     for m in P.DRIVER_LICENSE_REGION.finditer(text):
-        if labels.before(m.start()) != "other":
-            out.append((_PRIORITY["driver_license"], m.start(), m.end(), "driver_license"))
+        _add(out, "driver_license", m.start(), m.end(), "driver_license",
+             _judge(ctx, m.start(), m.end(), 0.7, "format", ("driver_license",)))
 
 
-def _passports(text: str, labels: _Labels, out: list) -> None:
+def _passports(text: str, ctx: Context, out: list) -> None:
     for m in P.PASSPORT.finditer(text):
-        label = labels.before(m.start())
-        if label == "other":
-            continue
-        if m["new"] or label == "passport" or _near(P.PASSPORT_NEAR, text, m.start(), m.end()):
-            out.append((_PRIORITY["passport"], m.start(), m.end(), "passport"))
+        base = 0.7 if m["new"] else 0.1
+        _add(out, "passport", m.start(), m.end(), "passport",
+             _judge(ctx, m.start(), m.end(), base, "format", ("passport",), near=P.PASSPORT_NEAR))
 
 
-def _brns(text: str, labels: _Labels, out: list) -> None:
+def _brns(text: str, ctx: Context, out: list) -> None:
+    """NNN-NN-NNNNN with its check digit; 10 bare digits only after a 사업자 label. A hyphenated
+    one is not code-like: business numbers live next to 납품 and 발주 as a matter of course."""
     for m in P.BRN.finditer(text):
         number = m.group()
-        if not brn_ok(_NON_DIGIT.sub("", number)):
-            continue
-        label = labels.before(m.start())
-        if label == "other" or ("-" not in number and label != "brn"):
-            continue
-        out.append((_PRIORITY["brn"], m.start(), m.end(), "brn"))
+        hyphenated = "-" in number
+        base = (0.3 if hyphenated else 0.0) + (0.4 if brn_ok(_NON_DIGIT.sub("", number)) else -0.1)
+        _add(out, "brn", m.start(), m.end(), "brn",
+             _judge(ctx, m.start(), m.end(), base, "checksum", ("brn",), code_like=not hyphenated))
 
 
-def _phones(text: str, labels: _Labels, out: list) -> None:
+def _phones(text: str, ctx: Context, out: list) -> None:
+    """Phones are never code-like: a 주문자's or 배송지's number is still a person's."""
     for pattern in (P.PHONE_DOMESTIC, P.PHONE_PREFIXED):
         for m in pattern.finditer(text):
-            if labels.before(m.start()) == "other":
-                continue
             groups = m.groupdict()
             if groups.get("mobile") or groups.get("intl"):
                 digits = _NON_DIGIT.sub("", m.group())
@@ -186,42 +199,44 @@ def _phones(text: str, labels: _Labels, out: list) -> None:
                 # 010 numbers always have an 8-digit subscriber part; 011/016-019 may have 7.
                 if national.startswith("10") and len(national) != 10:
                     continue
-            out.append((_PRIORITY["phone"], m.start(), m.end(), "phone"))
+            _add(out, "phone", m.start(), m.end(), "phone",
+                 _judge(ctx, m.start(), m.end(), 0.8, "format", ("phone",), code_like=False))
 
 
-def _bank_accounts(text: str, labels: _Labels, out: list) -> None:
-    """10..14 digits (grouped or bare) with a bank name or 계좌 within ~20 chars."""
+def _bank_accounts(text: str, ctx: Context, out: list) -> None:
+    """10..14 digits (grouped or bare): an account only by its context, a bank name or 계좌."""
     for m in P.BANK_ACCOUNT.finditer(text):
         number = m.group()
         if not 10 <= len(_NON_DIGIT.sub("", number)) <= 14 or _DATE_PREFIX.match(number):
             continue
-        start, end = m.start(), m.end()
-        label = labels.before(start)
-        if label == "bank_account" or (label is None and _near(P.BANK_NEAR, text, start, end)):
-            out.append((_PRIORITY["bank_account"], start, end, "bank_account"))
+        _add(out, "bank_account", m.start(), m.end(), "bank_account",
+             _judge(ctx, m.start(), m.end(), 0.0, "format", ("bank_account",), near=P.BANK_NEAR))
 
 
-def _resolve(text: str, candidates: list) -> list[Span]:
-    """Keep the best non-overlapping candidates: by priority, then longest, then leftmost."""
-    candidates.sort(key=lambda c: (c[0], c[1] - c[2], c[1]))
+def _resolve(text: str, candidates: list, threshold: float) -> list[Span]:
+    """Keep the best non-overlapping candidates that reach `threshold`: by score, then by
+    priority, then longest, then leftmost (a licence its label names beats a bare-digit guess)."""
+    candidates = [c for c in candidates if c[4] >= threshold]
+    candidates.sort(key=lambda c: (-c[4], c[0], c[1] - c[2], c[1]))
     kept: list[Span] = []
-    for _, start, end, kind in candidates:
+    for _, start, end, kind, score, reason in candidates:
         if kind != "email" and _is_placeholder(_NON_DIGIT.sub("", text[start:end])):
             continue
         if all(end <= s.start or start >= s.end for s in kept):
-            kept.append(Span(kind, start, end, text[start:end]))
+            kept.append(Span(kind, start, end, text[start:end], min(score, 1.0), reason))
     kept.sort(key=lambda s: s.start)
     return kept
 
 
-def find_pii(text: str) -> list[Span]:
-    """All personal identifiers in `text` (NFC expected), sorted by start, never overlapping."""
+def find_pii(text: str, threshold: float = THRESHOLD) -> list[Span]:
+    """All personal identifiers in `text` (NFC expected), sorted by start, never overlapping.
+    `threshold` (0..1]: lower finds more (and more look-alikes), higher fewer."""
     candidates: list = []
     if "@" in text:
         for m in P.EMAIL.finditer(text):
-            candidates.append((_PRIORITY["email"], m.start(), m.end(), "email"))
+            candidates.append((_PRIORITY["email"], m.start(), m.end(), "email", 1.0, "format"))
     if P.ANY_DIGIT.search(text):  # every other identifier contains digits
-        labels = _Labels(text)
+        ctx = Context(text)
         for find in (_id13, _cards, _driver_licenses, _passports, _brns, _phones, _bank_accounts):
-            find(text, labels, candidates)
-    return _resolve(text, candidates) if candidates else []
+            find(text, ctx, candidates)
+    return _resolve(text, candidates, threshold) if candidates else []

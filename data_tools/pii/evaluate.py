@@ -5,6 +5,9 @@
 
 Positives: one JSON object a line, {"text": ..., "pii": [{"kind": ..., "text": exact substring}]},
 listing *every* identifier in the text. Negatives: {"text": ...} lines with no personal data.
+Either may carry a "case" (e.g. "named_invalid": a label names digits that fail validation;
+"nonpersonal_valid": validating digits in order/logistics text): those rows are also reported
+per case, as recall for positives and flagged rows for negatives.
 A gold identifier is found when a predicted span of the same kind overlaps it by at least 90% of
 the longer of the two (so exact matches and off-by-a-bracket matches count, sloppy ones don't).
 """
@@ -15,7 +18,7 @@ import sys
 from pathlib import Path
 
 from data_tools.errors import DataError
-from data_tools.pii.detect import find_pii
+from data_tools.pii.detect import REASONS, THRESHOLD, find_pii
 from data_tools.jsonl import text_rows
 from data_tools.pii.kinds import PII_KINDS, Span
 
@@ -51,22 +54,35 @@ def _context(text: str, span: Span, width: int = 20) -> str:
     return text[max(0, span.start - width):span.end + width]
 
 
-def evaluate_pii(positives_path: str | Path, negatives_path: str | Path) -> dict:
-    """Recall per kind and overall, precision per kind, and every false positive with context."""
+def evaluate_pii(positives_path: str | Path, negatives_path: str | Path,
+                 threshold: float = THRESHOLD) -> dict:
+    """Recall per kind and overall, precision per kind, found spans per reason, recall or flagged
+    rows per case, and every false positive with context, at detection `threshold`."""
     positives_path, negatives_path = Path(positives_path), Path(negatives_path)
     gold_n = dict.fromkeys(PII_KINDS, 0)
     found_n = dict.fromkeys(PII_KINDS, 0)
     predicted_n = dict.fromkeys(PII_KINDS, 0)
     correct_pred_n = dict.fromkeys(PII_KINDS, 0)
     false_positives, missed = [], []
+    reasons: dict[str, dict[str, int]] = {k: {} for k in PII_KINDS}
+    cases: dict[str, dict[str, int]] = {}
     positives = _read_jsonl(positives_path)
     for row in positives:
         gold = _gold_spans(positives_path, row)
-        pred = find_pii(row["text"])
+        pred = find_pii(row["text"], threshold)
+        case = cases.setdefault(row["case"], {"rows": 0, "gold": 0, "found": 0}) \
+            if "case" in row else None
+        if case is not None:
+            case["rows"] += 1
+            case["gold"] += len(gold)
         for g in gold:
             gold_n[g.kind] += 1
-            if any(_same(g, p) for p in pred):
+            hit = next((p for p in pred if _same(g, p)), None)
+            if hit is not None:
                 found_n[g.kind] += 1
+                reasons[g.kind][hit.reason] = reasons[g.kind].get(hit.reason, 0) + 1
+                if case is not None:
+                    case["found"] += 1
             else:
                 missed.append({"line": row["line"], "kind": g.kind, "text": g.text,
                                "predicted": [(p.kind, p.text) for p in pred]})
@@ -78,9 +94,15 @@ def evaluate_pii(positives_path: str | Path, negatives_path: str | Path) -> dict
                 false_positives.append({"file": "positives", "line": row["line"], "kind": p.kind,
                                         "text": p.text, "context": _context(row["text"], p)})
     negatives = _read_jsonl(negatives_path)
-    negatives_flagged = 0
+    negatives_flagged = negative_rows_flagged = 0
     for row in negatives:
-        for p in find_pii(row["text"]):
+        pred = find_pii(row["text"], threshold)
+        negative_rows_flagged += bool(pred)
+        if "case" in row:
+            case = cases.setdefault(row["case"], {"rows": 0, "rows_flagged": 0})
+            case["rows"] += 1
+            case["rows_flagged"] += bool(pred)
+        for p in pred:
             negatives_flagged += 1
             predicted_n[p.kind] += 1
             false_positives.append({"file": "negatives", "line": row["line"], "kind": p.kind,
@@ -94,6 +116,10 @@ def evaluate_pii(positives_path: str | Path, negatives_path: str | Path) -> dict
         "gold": gold_n,
         "found": found_n,
         "negatives_flagged": negatives_flagged,
+        "negative_rows_flagged": negative_rows_flagged,
+        "reasons": reasons,
+        "cases": cases,
+        "threshold": threshold,
         "false_positives": false_positives,
         "missed": missed,
         "rows": {"positives": len(positives), "negatives": len(negatives)},
@@ -114,6 +140,16 @@ def format_report(result: dict, max_examples: int = 20) -> str:
     lines.append(f"rows: {rows['positives']} positive, {rows['negatives']} negative; "
                  f"spans flagged on negatives: {result['negatives_flagged']}; "
                  f"false positives in all: {len(result['false_positives'])}")
+    totals: dict[str, int] = {}
+    for per_kind in result["reasons"].values():
+        for reason, n in per_kind.items():
+            totals[reason] = totals.get(reason, 0) + n
+    lines.append("found by reason: " + ", ".join(f"{r} {totals[r]}" for r in REASONS if r in totals))
+    for name, case in sorted(result["cases"].items()):
+        if "gold" in case:
+            lines.append(f"case {name}: {case['found']}/{case['gold']} found in {case['rows']} rows")
+        else:
+            lines.append(f"case {name}: {case['rows_flagged']}/{case['rows']} rows flagged")
     for fp in result["false_positives"][:max_examples]:
         lines.append(f"  FP {fp['file']}:{fp['line']} {fp['kind']} {fp['text']!r} "
                      f"in {fp['context']!r}")
@@ -125,12 +161,19 @@ def format_report(result: dict, max_examples: int = 20) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2:
-        print("usage: python -m data_tools.pii.evaluate POSITIVES.jsonl NEGATIVES.jsonl",
-              file=sys.stderr)
+    threshold = THRESHOLD
+    if len(argv) == 4 and argv[2] == "--threshold":
+        try:
+            threshold = float(argv[3])
+        except ValueError:
+            threshold = -1.0
+        argv = argv[:2]
+    if len(argv) != 2 or not 0 < threshold <= 1:
+        print("usage: python -m data_tools.pii.evaluate POSITIVES.jsonl NEGATIVES.jsonl "
+              "[--threshold X, 0 < X <= 1]", file=sys.stderr)
         return 2
     try:
-        result = evaluate_pii(argv[0], argv[1])
+        result = evaluate_pii(argv[0], argv[1], threshold)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ training text is Korean and a model should learn "a phone number went here" in t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 # Ordered: this is also the column order of reports. Read-only so no caller can rename a mask.
@@ -29,9 +29,17 @@ PII_KINDS = MappingProxyType(
 
 @dataclass(frozen=True)
 class Span:
-    """One identifier found in a text: `text == source[start:end]`, offsets in code points."""
+    """One identifier found in a text: `text == source[start:end]`, offsets in code points.
+
+    `score` (0..1) is the detector's confidence and `reason` what carried it (detect.REASONS):
+    "checksum", "date" or "format" when the digits stand on their own, with "+context" when a
+    label also named them, or "context" when only the label did (a typo, a check-less shape).
+    They do not take part in equality: two spans are the same identifier whatever the evidence.
+    """
 
     kind: str
     start: int
     end: int
     text: str
+    score: float = field(default=1.0, compare=False)
+    reason: str = field(default="", compare=False)

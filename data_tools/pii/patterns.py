@@ -36,9 +36,13 @@ ANY_DIGIT = re.compile(r"[0-9]")
 
 # --- Candidate patterns, one per identifier shape -------------------------------------------
 
-# 13 digits as YYMMDD-NNNNNNN, hyphen optional: resident, foreigner or corporate number.
-ID13 = re.compile(
-    r"(?P<a>" + _DIGIT_START + r"[0-9]{5})(?P<sep>\s?[-–]\s?)?(?P<b>[0-9]{7})" + _POST
+# 13 digits as YYMMDD-NNNNNNN, hyphen (or a lone space) optional: resident, foreigner or corporate.
+_ID13_SEP = r"(?P<sep>\s?[-–]\s?|\s)?"
+ID13 = re.compile(r"(?P<a>" + _DIGIT_START + r"[0-9]{5})" + _ID13_SEP + r"(?P<b>[0-9]{7})" + _POST)
+# The same with one digit too few or too many after the date: a typo, kept only when a label
+# names it ("주민번호 860622-374459"); on its own this shape means nothing.
+ID13_MISTYPED = re.compile(
+    r"(?P<a>" + _DIGIT_START + r"[0-9]{5})" + _ID13_SEP + r"(?P<b>[0-9]{8}|[0-9]{6})" + _POST
 )
 
 # Cards: 4-4-4-4(-3) with one consistent separator, Amex 4-6-5 / Diners 4-6-4, or a bare 15/16-
@@ -128,6 +132,14 @@ _CORPORATE_WORDS = ("법인", "주식회사", "유한회사", "(주)", "㈜")
 CORPORATE_NEAR = re.compile(_words(*_CORPORATE_WORDS))
 PASSPORT_NEAR = re.compile(_words("여권", "passport", "Passport", "PASSPORT"))
 PRODUCT_NEAR = re.compile(_words("EAN", "GTIN", "JAN", "UPC", "바코드", "상품", "제품", "품목", "유통"))
+# Words of logistics, production and inventory: a code-like number near one is an order, lot,
+# part or barcode number, not a person's (context.Context.non_personal_near). Used together with
+# every "other" label below; phones and e-mails ignore them (a 주문자's phone is still a phone).
+_NON_PERSONAL_WORDS = (
+    "주문", "출고", "입고", "재고", "배송", "택배", "발주", "납품", "반품", "송장", "품번", "품목",
+    "부품", "자재", "제품", "상품", "유통", "바코드", "로트", "시리얼", "관리번호", "일련번호",
+    "창고", "검수", "포장", "출하", "EAN", "GTIN", "JAN", "UPC", "LOT", "Lot", "SKU",
+)
 
 
 def _latin_cases(*words: str) -> tuple[str, ...]:
@@ -136,9 +148,12 @@ def _latin_cases(*words: str) -> tuple[str, ...]:
 
 # Label words, by what they announce: a kind id, "id13" (resident or foreigner number), or
 # "other" (identifiers that are not personal data: orders, lots, parts, barcodes ...). The *last*
-# label before a number, within a short window, decides (see detect._Labels).
+# label before a number, within a short window, decides (see context.Context).
 _LABEL_WORDS = {
-    "id13": ("주민", "외국인", "생년월일"),
+    # Whole names only, not "주민" / "외국인" / "주민등록" (주민센터, 외국인 관광객, 주민등록등본):
+    # a label can vouch for mistyped digits, so it must really name the number.
+    "id13": ("주민등록번호", "주민등록 번호", "주민번호", "주민 번호", "외국인등록번호", "외국인등록증",
+             "외국인 등록번호", "외국인번호", "외국인 번호", "생년월일"),
     "crn": _CORPORATE_WORDS,
     "brn": ("사업자",),
     "passport": ("여권", *_latin_cases("passport")),
@@ -163,3 +178,9 @@ LABEL_KIND = {
 }
 # A plain alternation of literals (no groups, no lookarounds) so the engine can skip fast.
 LABEL = re.compile("|".join(re.escape(w) for w in sorted(LABEL_KIND, key=len, reverse=True)))
+_NON_PERSONAL_ALL = (*_NON_PERSONAL_WORDS, *_LABEL_WORDS["other"])
+# Latin words only as whole words: "po" inside "Report" or "lot" inside "PILOT" says nothing.
+NON_PERSONAL_NEAR = re.compile(
+    _words(*(w for w in _NON_PERSONAL_ALL if not w.isascii()))
+    + r"|(?<![A-Za-z])(?:" + _words(*(w for w in _NON_PERSONAL_ALL if w.isascii())) + r")(?![A-Za-z])"
+)

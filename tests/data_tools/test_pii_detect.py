@@ -10,6 +10,7 @@ import pytest
 
 from data_tools.pii import PII_KINDS, Span, find_pii
 from data_tools.pii.checksums import crn_ok, ean13_ok, rrn_birth_date, rrn_checksum_ok
+from data_tools.pii.detect import REASONS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -111,6 +112,68 @@ def test_barcodes_that_read_as_birth_dates():
     "", "전화 주세요",
 ])
 def test_look_alikes_are_not_flagged(text):
+    assert found(text) == []
+
+
+def test_a_label_finds_a_resident_number_whose_digits_do_not_validate():
+    # Born 1986 but gender digit 3 (a 2000s birth): "born 2086", so the digits alone say nothing.
+    assert rrn_birth_date("8606223744599") is None
+    assert find_pii("8606223744599 접수") == []
+    for text in ("주민등록번호 860622 - 3744599", "주민등록번호 860622-3744599",
+                 "주민등록번호 860622 3744599", "주민번호: 8606223744599"):
+        (span,) = find_pii(text)
+        assert (span.kind, span.reason) == ("rrn", "context")
+        assert span.text.replace(" ", "").replace("-", "") == "8606223744599"
+        assert 0.5 <= span.score < 1.0
+    # a digit too few or too many after the date, and an impossible month
+    assert found("주민번호 860622-374459 오기재") == [("rrn", "860622-374459")]
+    assert found("주민등록번호 861322-1234567") == [("rrn", "861322-1234567")]
+    # the label may follow the number (weaker, still enough for a hyphenated one)
+    assert found("860622-3744599 (주민등록번호) 반려") == [("rrn", "860622-3744599")]
+
+
+def test_a_mistyped_foreigner_number_is_still_a_foreigner_number():
+    # resident gender digit typed under a foreigner label; an impossible date
+    assert found("외국인등록번호 920315-1123456 확인") == [("frn", "920315-1123456")]
+    assert found("외국인등록번호 921315-5123456 확인") == [("frn", "921315-5123456")]
+
+
+def test_a_validating_number_in_order_text_is_not_a_person():
+    # 1201156384062 reads as a foreigner born 1912-01-15 (gender digit 6); its check digit fails,
+    # which numbers issued since Oct 2020 may do, so alone it is a person.
+    assert rrn_birth_date("1201156384062") is not None and not rrn_checksum_ok("1201156384062")
+    assert found("1201156384062 접수") == [("frn", "1201156384062")]  # alone: a person
+    assert found("주문 1201156384062 건은 출고 대기 중입니다.") == []
+    assert found("1201156384062 주문 건은 오늘 출고됩니다.") == []  # words after count too
+    # ...unless a label names it, which shadows the order words before it
+    assert found("주문 고객 주민번호 1201156384062 확인") == [("frn", "1201156384062")]
+    # phones are never code-like: an orderer's phone stays a phone
+    assert found("주문자 휴대폰 없음, 배송 기사 010-1234-5678") == [("phone", "010-1234-5678")]
+
+
+def test_scores_reasons_and_threshold():
+    spans = find_pii("주민번호 800101-1234560, 신생아 2103153456782, hong@naver.com, "
+                     "카드번호 4242-4242-4242-4243")
+    assert [(s.kind, s.reason, s.score) for s in spans] == [
+        ("rrn", "checksum+context", 1.0),   # 0.4 hyphen + 0.3 date + 0.2 check + 0.6 label
+        ("rrn", "date", 0.55),              # 0.25 bare + 0.3 date; post-2020 random check digit
+        ("email", "format", 1.0),
+        ("card", "context", 0.8),           # 0.3 grouped - 0.1 failed Luhn + 0.6 label
+    ]
+    assert all(s.reason in REASONS for s in spans)
+    # a stricter threshold drops the date-only guess, a laxer one lets the order number in
+    assert [s.kind for s in find_pii("신생아 2103153456782", threshold=0.6)] == []
+    assert found("주문 140108-8967391 건") == []
+    assert [s.text for s in find_pii("주문 140108-8967391 건", threshold=0.4)] == ["140108-8967391"]
+    # score and reason are evidence, not identity
+    assert spans[2] == Span("email", spans[2].start, spans[2].end, "hong@naver.com")
+
+
+@pytest.mark.parametrize("text", [
+    "주민센터 민원 접수 240315-123456 처리 중", "외국인 관광객 대상 상품 8001011234560 할인",
+    "주민등록등본 발급 871115-212255 건", "품번 M123A4567 부품 재고", "택배 4242-4242-4242-4242 조회",
+])
+def test_words_that_only_look_like_labels_vouch_for_nothing(text):
     assert found(text) == []
 
 
