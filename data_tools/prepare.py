@@ -23,6 +23,7 @@ from collections import Counter
 from itertools import islice
 from pathlib import Path
 
+from data_tools.canaries import CANARIES_FILE, insert_canaries
 from data_tools.contamination import EvalIndex
 from data_tools.counts import PrepareCounts
 from data_tools.datacard import DATACARD, describe_input, describe_output, versions, write_datacard
@@ -44,6 +45,7 @@ def prepare(cfg: PrepareConfig, progress: bool | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     # A datacard means "complete": remove a stale one before anything else is rewritten.
     (out / DATACARD).unlink(missing_ok=True)
+    (out / CANARIES_FILE).unlink(missing_ok=True)   # secrets of an earlier run are not this one's
 
     formats = _input_formats(cfg)
     order = sorted(range(len(cfg.inputs)), key=lambda i: cfg.inputs[i].split != "eval")
@@ -108,6 +110,9 @@ def prepare(cfg: PrepareConfig, progress: bool | None = None) -> dict:
     counts.check()  # raises CountsMismatch: never ship a dataset whose numbers do not add up
     if counts.kept == 0:  # no datacard: an empty dataset is not a complete one
         raise DataError(_nothing_usable(cfg, counts, out))
+    # After the counts identity: canary rows are not input rows, they are added to train.jsonl on request.
+    canaries = cfg.privacy.canaries
+    privacy = {"canaries": insert_canaries(canaries, out, counts.train, dataset_kind) if canaries else None}
     card = {
         "name": cfg.name,
         "kind": dataset_kind,
@@ -118,6 +123,7 @@ def prepare(cfg: PrepareConfig, progress: bool | None = None) -> dict:
         "dedup": {"exact": cfg.dedup.exact, "near": cfg.dedup.near, "near_threshold": cfg.dedup.near_threshold,
                   "near_examples": near.examples if near else []},
         "contamination": contamination,
+        "privacy": privacy,
         "split": {"eval_fraction": cfg.output.eval_fraction, "seed": cfg.output.seed,
                   "method": "blake2b(seed, exact key) / 2**64 < eval_fraction; per-input split overrides"},
         "config": cfg.model_dump(mode="json"),
@@ -272,9 +278,19 @@ def _pii_report(cfg: PrepareConfig, pii: dict, counts: PrepareCounts) -> dict:
     if not cfg.pii.enabled:
         return {"enabled": False}
     from data_tools.pii import PII_KINDS
+    from data_tools.pii.detect import REASONS
 
-    found = {kind: pii["counts"].get(kind, 0) for kind in PII_KINDS}
-    return {"enabled": True, "mode": cfg.pii.mode, "counts": found, "total": sum(found.values()),
+    found = {kind: 0 for kind in PII_KINDS}
+    reasons = {reason: 0 for reason in REASONS}
+    by_kind: dict[str, dict[str, int]] = {}   # which evidence found each kind: a reader can see how
+    for (kind, reason), n in sorted(pii["counts"].items()):   # much rests on labels alone
+        if n:
+            found[kind] += n
+            reasons[reason] += n
+            by_kind.setdefault(kind, {})[reason] = n
+    return {"enabled": True, "mode": cfg.pii.mode, "threshold": cfg.pii.threshold,
+            "counts": found, "total": sum(found.values()),
+            "reasons": {r: n for r, n in reasons.items() if n}, "counts_by_reason": by_kind,
             "rows_with_pii": pii["rows_with_pii"], "rows_dropped": counts.filtered.get("pii_dropped", 0),
             "quarantine_masked": cfg.pii.redact_quarantine}
 

@@ -19,9 +19,11 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from data_tools.canaries import PrivacyConfig
 from data_tools.cls_tasks import TASKS
 from data_tools.errors import DataError
 from data_tools.overrides import OverrideError, apply_override
+from data_tools.pii.detect import THRESHOLD as PII_THRESHOLD
 
 # Canonical names a source column can be mapped to (`fields: {canonical: source_key}`).
 CANONICAL_FIELDS = ("instruction", "input", "output", "system", "messages", "role", "content",
@@ -115,6 +117,9 @@ class PiiConfig(Strict):
     mode: Literal["mask", "pseudonymize", "drop"] = "mask"
     seed: int = 0
     redact_quarantine: bool = Field(True, description="mask PII in quarantine.jsonl raw text too")
+    # Detection score a candidate needs (data_tools/pii/detect.py): lower masks more look-alikes
+    # (order numbers that validate), higher misses more mistyped IDs. docs/privacy.md has the curve.
+    threshold: float = Field(PII_THRESHOLD, gt=0.0, le=1.0, description="PII detection score threshold")
 
 
 class QualityConfig(Strict):
@@ -150,6 +155,8 @@ class PrepareConfig(Strict):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     contamination: ContaminationConfig = Field(default_factory=ContaminationConfig)
+    # canaries for `kdtune audit memorization` (data_tools/canaries.py); none unless asked for
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     workers: int | None = Field(None, ge=1, description="processes for the per-row stage; null = all cores")
     chunk_size: int = Field(1000, ge=1)
 
