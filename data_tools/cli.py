@@ -51,6 +51,8 @@ def register(subparsers) -> None:
                      help="with --out: replace each hit by its kind ([주민등록번호]), by a stable fake value "
                           "of the same kind, or drop rows that hold any (default: mask)")
     pii.add_argument("--seed", type=int, default=0, help="pseudonym seed")
+    pii.add_argument("--threshold", type=float, default=None,
+                     help="detection score a candidate needs, 0 < X <= 1 (default 0.5; see docs/privacy.md)")
     pii.add_argument("--format", choices=("auto", "jsonl", "csv", "text"), default="auto",
                      help="how to read FILE (default: from its extension)")
     pii.add_argument("--check", action="store_true", help="exit 1 when any personal data is found")
@@ -104,6 +106,8 @@ def run_prepare(args) -> int:
     if card["pii"].get("enabled"):
         print(f"  personal data redacted ({card['pii']['mode']}): {card['pii']['total']}"
               f"{_by_reason({k: v for k, v in card['pii']['counts'].items() if v})}")
+        if card["pii"]["reasons"]:
+            print(f"  personal data found by{_by_reason(card['pii']['reasons'])}")
     print(f"  wrote {cfg.output.dir}/datacard.json")
     return 0
 
@@ -113,13 +117,16 @@ def run_pii(args) -> int:
     from data_tools.pii import Redactor
     from data_tools.pii_scan import scan_file
 
-    result = scan_file(args.file, Redactor(mode=args.mode, seed=args.seed), args.out, args.format)
+    threshold = {} if args.threshold is None else {"threshold": args.threshold}
+    result = scan_file(args.file, Redactor(mode=args.mode, seed=args.seed, **threshold), args.out, args.format)
     report = result["report"]
     print(f"{result['file']} ({result['format']}): {result['lines']} lines, "
           f"{result['lines_with_pii']} with personal data, {report['total']} found")
     width = max(len(kind) for kind in report["counts"])
     for kind, n in report["counts"].items():
         print(f"  {kind:<{width}}  {n}")
+    if report["reasons"]:
+        print("  found by: " + ", ".join(f"{r} {n}" for r, n in report["reasons"].items()))
     if args.out:
         print(f"redacted copy ({args.mode}): {args.out}")
     return 1 if args.check and report["total"] else 0

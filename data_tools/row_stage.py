@@ -38,7 +38,7 @@ class Kept:
     key: bytes           # exact-dedup key
     signature: np.ndarray | None  # MinHash values, when near-dedup is on
     json_line: str       # the record, serialised once here rather than in the parent
-    pii: Counter | None = None  # identifiers redacted in this row, by kind
+    pii: Counter | None = None  # identifiers redacted in this row, by (kind, reason)
     label: str | None = None    # cls rows: the datacard counts labels per split
 
 
@@ -66,7 +66,7 @@ class RowStage:
         self.redactor = None
         if cfg.pii.enabled:
             from data_tools.pii import Redactor
-            self.redactor = Redactor(mode=cfg.pii.mode, seed=cfg.pii.seed)
+            self.redactor = Redactor(mode=cfg.pii.mode, seed=cfg.pii.seed, threshold=cfg.pii.threshold)
 
     def process(self, source_index: int, rows: list[tuple[int, object]]) -> ChunkResult:
         spec = self.cfg.inputs[source_index]
@@ -112,7 +112,7 @@ class RowStage:
 
         def redact(text: str) -> str | None:
             result = self.redactor(text)
-            found.update(span.kind for span in result.spans)
+            found.update((span.kind, span.reason) for span in result.spans)
             return result.text
 
         return map_texts(record, redact), found

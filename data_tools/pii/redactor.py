@@ -13,7 +13,7 @@ import collections
 from dataclasses import dataclass
 
 from data_tools.errors import DataError
-from data_tools.pii.detect import find_pii
+from data_tools.pii.detect import REASONS, THRESHOLD, find_pii
 from data_tools.pii.kinds import PII_KINDS, Span
 from data_tools.pii.pseudonym import Pseudonymizer
 
@@ -29,15 +29,19 @@ class RedactResult:
 
 
 class Redactor:
-    def __init__(self, mode: str = "mask", seed: int = 0) -> None:
+    def __init__(self, mode: str = "mask", seed: int = 0, threshold: float = THRESHOLD) -> None:
         if mode not in MODES:
             raise DataError(
                 f"unknown PII redaction mode {mode!r}: expected one of {', '.join(MODES)}")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise DataError(f"PII pseudonym seed must be an integer, got {seed!r}")
+        if not 0 < threshold <= 1:
+            raise DataError(f"PII detection threshold must be in (0, 1], got {threshold!r}")
         self.mode = mode
         self.seed = seed
+        self.threshold = threshold
         self.report: collections.Counter = collections.Counter()  # kind -> spans found
+        self.reasons: collections.Counter = collections.Counter()  # reason -> spans found
         self.rows_seen = 0
         self.rows_with_pii = 0
         self.rows_dropped = 0
@@ -46,9 +50,10 @@ class Redactor:
     def __call__(self, text: str) -> RedactResult:
         if not isinstance(text, str):
             raise DataError(f"PII redaction expects text (str), got {type(text).__name__}")
-        spans = find_pii(text)
+        spans = find_pii(text, self.threshold)
         self.rows_seen += 1
         self.report.update(span.kind for span in spans)
+        self.reasons.update(span.reason for span in spans)
         if not spans:
             return RedactResult(text, spans)
         self.rows_with_pii += 1
@@ -69,7 +74,7 @@ class Redactor:
         return self._pseudonyms.fake(span.kind, span.text)
 
     def report_dict(self) -> dict:
-        """Summary for a dataset manifest; `total` equals the sum of `counts`.
+        """Summary for a dataset manifest; `total` equals the sum of `counts` and of `reasons`.
 
         The rows_* counts are per call, i.e. per text given to this Redactor.
         """
@@ -78,6 +83,8 @@ class Redactor:
             "mode": self.mode,
             "counts": counts,
             "total": sum(counts.values()),
+            "reasons": {r: self.reasons[r] for r in REASONS if self.reasons[r]},
+            "threshold": self.threshold,
             "rows_seen": self.rows_seen,
             "rows_with_pii": self.rows_with_pii,
             "rows_dropped": self.rows_dropped,
