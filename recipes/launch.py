@@ -1,17 +1,39 @@
-"""`--nproc N`: start N local processes through torchrun, each running the same command.
+"""`--nproc N`: start N local processes through torchrun, each running the same command; and what a
+run stopped early (pre-emption, time limit: trainers/run/stopping.py) tells the user.
 
 Every process agrees on the run directory: rank 0 picks it and broadcasts it (trainers.run.session).
-Clusters use their own engine instead: `accelerate launch -m recipes.cli run ...` or `torchrun`.
+Clusters use their own engine instead: `accelerate launch -m recipes.cli run ...`, `torchrun`, or
+the sbatch script `kdtune slurm` writes.
+
+A stopped run exits 75 (requeue) or 130 (Ctrl-C) in every process, but torchrun reports its own
+failure status, not its workers'. So rank 0 also writes its status to $KDTUNE_EXIT_FILE when that is
+set; `--nproc` and the sbatch script read it back from there.
 """
 from __future__ import annotations
 
+import os
+import shlex
+import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
+
+EXIT_FILE_ENV = "KDTUNE_EXIT_FILE"
+NPROC_ENV = "KDTUNE_NPROC"
+# Signals torchrun passes on to its workers (it passes only TERM/INT/HUP/QUIT unless told), and
+# how long it lets them finish their step and checkpoint before it kills them.
+FORWARDED = "SIGTERM,SIGINT,SIGUSR1,SIGHUP,SIGQUIT"
+SHUTDOWN_SECONDS = 600
+
+
+def torchrun_args() -> list[str]:
+    return [f"--signals-to-handle={FORWARDED}", f"--shutdown-timeout={SHUTDOWN_SECONDS}"]
 
 
 def relaunch(nproc: int, argv: list[str]) -> int:
     args, skip = [], False
-    for i, a in enumerate(argv):
+    for a in argv:
         if skip:
             skip = False
             continue
@@ -22,5 +44,53 @@ def relaunch(nproc: int, argv: list[str]) -> int:
             continue
         args.append(a)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "recipes.cli", *args]
-    return subprocess.call(cmd)
+           *torchrun_args(), "-m", "recipes.cli", *args]
+    with tempfile.TemporaryDirectory(prefix="kdtune-launch-") as tmp:
+        exit_file = Path(tmp) / "exit"
+        env = dict(os.environ, **{EXIT_FILE_ENV: str(exit_file), NPROC_ENV: str(nproc)})
+        # torchrun gets its own session, so a signal to this process group (Ctrl-C, a scheduler)
+        # reaches it once, from here, and its workers once, from it
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+        previous = {s: signal.signal(s, lambda signum, frame: proc.send_signal(signum))
+                    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
+        try:
+            code = proc.wait()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if not exit_file.is_file():
+            return code
+        # said last, after torchrun's own report of the signal it passed on
+        status, _, message = exit_file.read_text().partition("\n")
+        print(message, end="", file=sys.stderr, flush=True)
+        return int(status)
+
+
+def continue_command(argv: list[str], run_name: str) -> str:
+    """The command that continues a stopped run: the same one, with train.resume=auto and the run's
+    output.name (so it continues this run, not the newest unfinished one of its config)."""
+    args = [a for a in argv if not a.startswith("train.resume=")]
+    if not any(a.startswith("output.name=") for a in args):
+        args.append(f"output.name={run_name}")
+    if os.environ.get(NPROC_ENV) and "--nproc" not in args:
+        args[2:2] = ["--nproc", os.environ[NPROC_ENV]]   # after `run RECIPE`
+    text = shlex.join(["kdtune", *args, "train.resume=auto"])
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not os.environ.get(NPROC_ENV):
+        text += "  (through the same launcher as this run: torchrun, accelerate launch or srun)"
+    return text
+
+
+def report_stop(error, argv: list[str]) -> int:
+    """Print where the stop checkpoint is and how to continue (main process), hand on the status."""
+    from trainers.run.stopping import EXIT_REQUEUE
+    stop = error.stop
+    if error.is_main:
+        kind = "stopped to be requeued" if stop.exit_code == EXIT_REQUEUE else "interrupted"
+        message = (f"kdtune: {error}\nkdtune: continue with: "
+                   f"{continue_command(argv, stop.checkpoint.parent.parent.name)}\n"
+                   f"kdtune: exit status {stop.exit_code} ({kind})\n")
+        if not os.environ.get(NPROC_ENV):   # under --nproc, relaunch says it once torchrun is done
+            print(message, end="", file=sys.stderr, flush=True)
+        if os.environ.get(EXIT_FILE_ENV):
+            Path(os.environ[EXIT_FILE_ENV]).write_text(f"{stop.exit_code}\n{message}")
+    return stop.exit_code

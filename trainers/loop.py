@@ -20,6 +20,7 @@ from trainers.optim import cosine_with_warmup, make_optimizer
 from trainers.run.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from trainers.run.progress import Progress
 from trainers.run.run_dir import RunDir
+from trainers.run.stopping import RunStopped, Stop, StopWatch
 
 
 @dataclass
@@ -113,7 +114,15 @@ def accumulate_gradients(loss_module, batches: list[dict], accelerator, offload:
 def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: list[Example],
           eval_examples: list[Example], pad_id: int, cfg: TrainSection, eval_cfg: EvalSection,
           run: RunDir, accelerator, resume_from=None, meter=None, progress: bool = True) -> TrainResult:
-    """Train `model`'s trainable parameters by minimising `loss_module`; writes metrics/checkpoints."""
+    """Train `model`'s trainable parameters by minimising `loss_module`; writes metrics/checkpoints.
+    A stop signal or the time limit ends it early with a checkpoint: RunStopped (trainers/run/stopping.py)."""
+    with StopWatch(cfg.time_limit, accelerator) as watch:
+        return _train(loss_module, model, train_examples, eval_examples, pad_id, cfg, eval_cfg, run,
+                      accelerator, resume_from, meter, progress, watch)
+
+
+def _train(loss_module, model, train_examples, eval_examples, pad_id, cfg, eval_cfg, run, accelerator,
+           resume_from, meter, progress, watch: StopWatch) -> TrainResult:
     world, rank, is_main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
     plan = BatchPlan(len(train_examples), cfg.micro_batch_size, world, rank, cfg.seed)
     total_steps = cfg.max_steps or plan.steps_for(cfg.epochs, cfg.grad_accum)
@@ -147,6 +156,18 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
         elif resumed is not None:
             prog.note("checkpoint has no compute-meter state: compute.json covers only the resumed part")
         meter.start()
+
+    def save(done: int):   # timed: the time limit keeps a margin for one more checkpoint
+        began = time.time()
+        with _section(meter, "checkpoint"):
+            path = save_checkpoint(run.checkpoints, done, model, optimizer, scheduler,
+                                   {"tokens_seen": tokens_seen, "micro_batches": done * cfg.grad_accum,
+                                    **({"meter": meter.state_dict()} if meter is not None else {})},
+                                   rank, is_main, cfg.keep_last, accelerator.wait_for_everyone,
+                                   scaler=getattr(accelerator, "scaler", None), config_text=run.config_text)
+        watch.timed_checkpoint(time.time() - began)
+        return path
+
     for step in range(start_step, total_steps):
         batches = [collate([train_examples[i] for i in plan.micro_batch(step * cfg.grad_accum + j)[1]], pad_id)
                    for j in range(cfg.grad_accum)]
@@ -174,6 +195,7 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
             row[k] = float(_all_sum(accelerator, v) / global_targets)
         if meter is not None:   # running MFU so far (model FLOPs / peak), None without a known peak
             row["mfu"] = meter.snapshot()["mfu"]
+        watch.timed_step(now - step_t)
         step_t = now
         if eval_cfg.every_steps and (step + 1) % eval_cfg.every_steps == 0 and step + 1 < total_steps:
             with _section(meter, "eval"):
@@ -182,13 +204,15 @@ def train(loss_module: torch.nn.Module, model: torch.nn.Module, train_examples: 
         if (step + 1) % cfg.log_every == 0 or step + 1 == total_steps:
             run.log_metrics(row)
         prog.update(step + 1, row)
+        saved = None
         if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < total_steps:
-            with _section(meter, "checkpoint"):
-                save_checkpoint(run.checkpoints, step + 1, model, optimizer, scheduler,
-                                {"tokens_seen": tokens_seen, "micro_batches": (step + 1) * cfg.grad_accum,
-                                 **({"meter": meter.state_dict()} if meter is not None else {})},
-                                rank, is_main, cfg.keep_last, accelerator.wait_for_everyone,
-                                scaler=getattr(accelerator, "scaler", None), config_text=run.config_text)
+            saved = save(step + 1)
+        # every rank asks every step (a collective); the last step simply finishes the run
+        reason = watch.should_stop() if step + 1 < total_steps else None
+        if reason is not None:
+            saved = saved or save(step + 1)
+            prog.close()
+            raise RunStopped(Stop(reason, step + 1, total_steps, saved, watch.exit_code(reason)), is_main)
     if meter is not None:
         meter.pause()
     with _section(meter, "eval"):

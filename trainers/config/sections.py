@@ -13,6 +13,24 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 
 
+def parse_duration(text: str) -> float:
+    """Seconds from "SECONDS", "MM:SS", "HH:MM:SS" or "D-HH:MM:SS" (SLURM's --time layouts with a
+    colon; unlike SLURM, a bare number means seconds, not minutes)."""
+    raw = text.strip()
+    days, dash, clock = raw.rpartition("-") if "-" in raw else ("0", "", raw)
+    parts = clock.split(":")
+    if dash:   # after a day count SLURM reads HH, HH:MM, HH:MM:SS
+        parts += ["0"] * (3 - len(parts))
+    try:
+        if len(parts) > 3 or not days.isdigit():
+            raise ValueError
+        seconds = float(parts[-1]) if len(parts) == 1 else sum(
+            int(x) * 60 ** i for i, x in enumerate(reversed(parts)))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration: give seconds (5400) or [D-]HH:MM:SS (01:30:00)") from None
+    return int(days) * 86400 + seconds
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -127,11 +145,20 @@ class TrainSection(Section):
                         "newest unfinished run of this config) | path to a checkpoint directory.")
     auto_fit: bool = Field(False, description="Let the memory planner pick micro-batch / accumulation "
                            "for the detected GPU, keeping the global batch.")
+    time_limit: float | None = Field(None, gt=0, description="Wall-time limit of this process, as seconds "
+                                     "or [D-]HH:MM:SS: the run checkpoints and stops (exit 75, resume with "
+                                     "train.resume=auto) before it, keeping a margin of the measured step "
+                                     "and checkpoint time. SLURM's job end time is obeyed too, when set.")
 
     @field_validator("resume")
     @classmethod
     def _resume_value(cls, v: str) -> str:
         return v.strip()
+
+    @field_validator("time_limit", mode="before")
+    @classmethod
+    def _time_limit_seconds(cls, v):
+        return parse_duration(v) if isinstance(v, str) else v
 
 
 class EvalSection(Section):

@@ -18,7 +18,7 @@ from trainers.errors import UserError
 
 # Exact keys, or prefixes ending in "." for whole sections.
 SAFE_ON_RESUME = ("description", "train.resume", "train.max_steps", "train.save_every", "train.keep_last",
-                  "train.log_every", "train.auto_fit", "eval.", "output.", "compute.")
+                  "train.log_every", "train.auto_fit", "train.time_limit", "eval.", "output.", "compute.")
 
 
 def config_sha256(config_text: str) -> str:

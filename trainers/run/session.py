@@ -23,6 +23,7 @@ from trainers.run.checkpoint import latest_checkpoint
 from trainers.run.resume_check import check_resume
 from trainers.run.run_dir import (RunDir, claim_new_run_dir, environment_facts, find_unfinished_run,
                               make_run_dir)
+from trainers.run.stopping import RunStopped
 
 
 @dataclass
@@ -45,7 +46,11 @@ class Session:
         """Release the run directory. On failure: nothing left if no step was recorded, else the
         error goes into history.jsonl (checkpoints stay resumable)."""
         run = self.run
-        if run.is_main and error is not None:
+        if run.is_main and isinstance(error, RunStopped):   # pre-empted or out of time: resumable
+            stop = error.stop
+            run.add_history({"event": "stopped", "reason": stop.reason, "step": stop.step,
+                             "checkpoint": str(stop.checkpoint), "exit_code": stop.exit_code})
+        elif run.is_main and error is not None:
             if self.resume_from is None and not run.has_progress():
                 run.discard()
             else:
