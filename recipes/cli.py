@@ -4,6 +4,7 @@
     kdtune ls | kdtune cp CONFIG DEST | kdtune validate --config FILE [key=value ...]
     kdtune tiny-model --arch qwen2 --out DIR
     kdtune data prepare|pii|synth ...
+    kdtune export gguf|card --run RUN_DIR --out ...
 """
 from __future__ import annotations
 
@@ -17,10 +18,9 @@ from pathlib import Path
 from data_tools.errors import DataError
 from trainers.config.recipes import RECIPES
 from trainers.errors import UserError
-from trainers.run.stopping import RunStopped
 
 # optional sub-command modules exposing register(subparsers)
-EXTRA_COMMANDS = ["data_tools.cli", "recipes.plan", "recipes.report"]
+EXTRA_COMMANDS = ["data_tools.cli", "recipes.plan", "recipes.report", "recipes.export"]
 
 
 def _configs_root() -> Path:
@@ -111,18 +111,10 @@ EXAMPLES = """examples:
   kdtune plan --config finance/r1-distill-qwen-7b_qlora_12gb.yaml --gpu rtx4060-8gb
   kdtune data prepare --input raw.jsonl --out data/clean
   kdtune report runs/bench-finance
+  kdtune export gguf --run runs/NAME --out out/model.gguf --dtype q8_0 --check
 
 `kdtune COMMAND --help` describes each command. Errors you can fix (a config key, a path, a
 missing model) print one paragraph and exit with status 2."""
-
-
-RUN_EXIT_STATUSES = """exit status:
-  0    finished (manifest.json written)
-  2    an error you can fix (config, path, model, data): one paragraph on stderr
-  75   stopped early to be requeued: SIGTERM or SIGUSR1 (pre-emption, SLURM's --signal warning),
-       train.time_limit or SLURM's job end time. The current step finished and a checkpoint was
-       written; stderr names it and the command that continues (train.resume=auto)
-  130  stopped by Ctrl-C (SIGINT) after a checkpoint, likewise resumable; a second Ctrl-C aborts"""
 
 
 def _version() -> str:
@@ -141,8 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the installed kdtune version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    r = sub.add_parser("run", help="run a recipe", description="Run a recipe from a YAML config.",
-                       epilog=RUN_EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r = sub.add_parser("run", help="run a recipe", description="Run a recipe from a YAML config.")
     r.add_argument("recipe", choices=sorted(RECIPES), help="recipe name")
     r.add_argument("--config", help="YAML file (path or shipped name such as smoke/tiny_lora.yaml); "
                    "default: the recipe's built-in tiny CPU config")
@@ -206,9 +197,6 @@ def main(argv: list[str] | None = None) -> int:
         code = args.func(args)
         sys.stdout.flush()   # inside the try: a reader that left (`kdtune ls | head -1`) is seen here
         return code
-    except RunStopped as e:   # pre-empted or out of time, checkpoint written: say how to go on
-        from recipes.launch import report_stop
-        return report_stop(e, sys.argv[1:] if argv is None else argv)
     except (UserError, DataError) as e:
         print(f"kdtune: error: {e}", file=sys.stderr)
         return 2

@@ -29,12 +29,18 @@ def merge_dtype(requested: str, model_cfg: ModelSection, compute_dtype: torch.dt
     return torch.float32 if model_cfg.path.startswith("tiny:") else torch.bfloat16
 
 
+def merged_model(model_cfg: ModelSection, adapter_dir: Path):
+    """Base (reloaded unquantised in fp32, so QLoRA adapters merge into real weights) + adapter,
+    merged in memory: what merge_adapter writes and GGUF export converts (trainers.serving)."""
+    from peft import PeftModel
+    base, _ = load_base_model(model_cfg, torch.float32, torch.device("cpu"))
+    return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+
+
 def merge_adapter(model_cfg: ModelSection, adapter_dir: Path, out_dir: Path, dtype: torch.dtype) -> Path:
     """Base (reloaded unquantised, so QLoRA adapters merge into real weights) + adapter, merged,
     written in `dtype` (see merge_dtype): the merge itself runs in fp32, so rounding happens once."""
-    from peft import PeftModel
-    base, _ = load_base_model(model_cfg, torch.float32, torch.device("cpu"))
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().to(dtype)
+    merged = merged_model(model_cfg, adapter_dir).to(dtype)
     merged.config.dtype = dtype    # what from_pretrained(..., dtype="auto") will load it as
     merged.save_pretrained(out_dir)
     load_tokenizer(model_cfg).save_pretrained(out_dir)
