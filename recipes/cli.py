@@ -18,6 +18,7 @@ from pathlib import Path
 from data_tools.errors import DataError
 from trainers.config.recipes import RECIPES
 from trainers.errors import UserError
+from trainers.run.stopping import RunStopped
 
 # optional sub-command modules exposing register(subparsers)
 EXTRA_COMMANDS = ["data_tools.cli", "recipes.plan", "recipes.report", "recipes.export"]
@@ -117,6 +118,15 @@ EXAMPLES = """examples:
 missing model) print one paragraph and exit with status 2."""
 
 
+RUN_EXIT_STATUSES = """exit status:
+  0    finished (manifest.json written)
+  2    an error you can fix (config, path, model, data): one paragraph on stderr
+  75   stopped early to be requeued: SIGTERM or SIGUSR1 (pre-emption, SLURM's --signal warning),
+       train.time_limit or SLURM's job end time. The current step finished and a checkpoint was
+       written; stderr names it and the command that continues (train.resume=auto)
+  130  stopped by Ctrl-C (SIGINT) after a checkpoint, likewise resumable; a second Ctrl-C aborts"""
+
+
 def _version() -> str:
     from importlib import metadata
     try:
@@ -133,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the installed kdtune version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    r = sub.add_parser("run", help="run a recipe", description="Run a recipe from a YAML config.")
+    r = sub.add_parser("run", help="run a recipe", description="Run a recipe from a YAML config.",
+                       epilog=RUN_EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("recipe", choices=sorted(RECIPES), help="recipe name")
     r.add_argument("--config", help="YAML file (path or shipped name such as smoke/tiny_lora.yaml); "
                    "default: the recipe's built-in tiny CPU config")
@@ -197,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         code = args.func(args)
         sys.stdout.flush()   # inside the try: a reader that left (`kdtune ls | head -1`) is seen here
         return code
+    except RunStopped as e:   # pre-empted or out of time, checkpoint written: say how to go on
+        from recipes.launch import report_stop
+        return report_stop(e, sys.argv[1:] if argv is None else argv)
     except (UserError, DataError) as e:
         print(f"kdtune: error: {e}", file=sys.stderr)
         return 2
