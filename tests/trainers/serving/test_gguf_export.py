@@ -10,9 +10,9 @@ from trainers.serving.gguf_export import write_gguf
 
 pytest.importorskip("gguf")
 
-# Measured on these tiny models (docs/export.md): f16 <= 5e-4, q8_0 <= 4.1e-2 max |dlogit|
+# Measured on these tiny models (docs/export.md): f16 <= 1.6e-3, q8_0 <= 4.0e-2 max |dlogit|
 # (Gemma multiplies embeddings by sqrt(hidden), which scales the rounding of q8_0 blocks).
-TOLERANCE = {"f16": 2e-3, "q8_0": 8e-2}
+TOLERANCE = {"f16": 5e-3, "q8_0": 8e-2}
 
 
 @pytest.mark.parametrize("arch", ["qwen2", "llama", "gemma3"])
