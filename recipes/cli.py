@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(bad or extra)}")
     if extra:
         args.overrides = list(args.overrides) + extra
+    # No hub request unless a model must be downloaded (docs/privacy.md, "Offline")
+    from trainers.models.offline import enter_offline_mode
+    enter_offline_mode()
     try:
         code = args.func(args)
         sys.stdout.flush()   # inside the try: a reader that left (`kdtune ls | head -1`) is seen here

@@ -33,8 +33,10 @@ def resolve_model_source(path: str, revision: str | None = None) -> tuple[str, b
                         f"'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B' (or tiny:qwen2 for a smoke model)")
     if _in_hub_cache(path, revision):
         return path, True
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
-        raise UserError(_missing_message(path, "HF_HUB_OFFLINE is set"))
+    from trainers.models.offline import need_hub
+    forced_offline = need_hub(path)   # kdtune leaves offline mode only here, for a download
+    if forced_offline:
+        raise UserError(_missing_message(path, forced_offline))
     unreachable = hub_unreachable()
     if unreachable:
         raise UserError(_missing_message(path, unreachable))

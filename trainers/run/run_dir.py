@@ -195,4 +195,6 @@ def environment_facts() -> dict[str, Any]:
           "cpu_count": os.cpu_count(), "cuda": torch.cuda.is_available()}
     if torch.cuda.is_available():
         hw["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return {"versions": versions, "git_sha": git_sha(), "hardware": hw}
+    from trainers.models.offline import network_facts
+    # "offline": true means no hub request was allowed during the run (trainers/models/offline.py)
+    return {"versions": versions, "git_sha": git_sha(), "hardware": hw, **network_facts()}
