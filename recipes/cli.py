@@ -21,7 +21,8 @@ from trainers.errors import UserError
 from trainers.run.stopping import RunStopped
 
 # optional sub-command modules exposing register(subparsers)
-EXTRA_COMMANDS = ["data_tools.cli", "recipes.plan", "recipes.report", "recipes.export"]
+EXTRA_COMMANDS = ["data_tools.cli", "recipes.plan", "recipes.report", "recipes.export",
+                  "recipes.slurm"]
 
 
 def _configs_root() -> Path:
@@ -112,6 +113,7 @@ EXAMPLES = """examples:
   kdtune plan --config finance/r1-distill-qwen-7b_qlora_12gb.yaml --gpu rtx4060-8gb
   kdtune data prepare --input raw.jsonl --out data/clean
   kdtune report runs/bench-finance
+  kdtune slurm --config X.yaml --nodes 2 --gpus-per-node 4 --time 04:00:00 > job.sh   a requeueing sbatch script
   kdtune export gguf --run runs/NAME --out out/model.gguf --dtype q8_0 --check
 
 `kdtune COMMAND --help` describes each command. Errors you can fix (a config key, a path, a
