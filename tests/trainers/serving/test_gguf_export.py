@@ -1,11 +1,12 @@
-"""GGUF export read back by transformers' own GGUF reader (a tool kdtune did not write): logits and
-Korean token ids against the model that was exported, the per-family value transforms checked on
-the stored tensors, and the models/tokenizers a GGUF cannot describe refused with a UserError."""
+"""GGUF export read back by transformers' own GGUF reader and by llama.cpp (llama-cpp-python, skipped
+when absent), tools kdtune did not write: logits and Korean token ids against the exported model;
+the per-family value transforms checked on the stored tensors; the models and tokenizers a GGUF
+cannot describe refused with a UserError."""
 import numpy as np
 import pytest
 
 from trainers.errors import UserError
-from trainers.serving.gguf_check import check_transformers
+from trainers.serving.gguf_check import check_llama_cpp, check_transformers, llama_cpp_available
 from trainers.serving.gguf_export import write_gguf
 
 pytest.importorskip("gguf")
@@ -13,14 +14,21 @@ pytest.importorskip("gguf")
 # Measured on these tiny models (docs/export.md): f16 <= 1.6e-3, q8_0 <= 4.0e-2 max |dlogit|
 # (Gemma multiplies embeddings by sqrt(hidden), which scales the rounding of q8_0 blocks).
 TOLERANCE = {"f16": 5e-3, "q8_0": 8e-2}
+LLAMA_CPP_TOLERANCE = {"f16": 2e-2, "q8_0": 1e-1}
 
 
-@pytest.mark.parametrize("arch", ["qwen2", "llama", "gemma3"])
-@pytest.mark.parametrize("dtype", ["f16", "q8_0"])
-def test_transformers_reads_back_the_exported_model(tiny_models, tmp_path, arch, dtype):
+@pytest.fixture(params=[(a, d) for a in ("qwen2", "llama", "gemma3") for d in ("f16", "q8_0")],
+                ids=lambda p: f"{p[0]}-{p[1]}")
+def exported(request, tiny_models, tmp_path):
+    """(model, tokenizer, GGUF path, dtype, summary) for one tiny architecture and dtype."""
+    arch, dtype = request.param
     model, tok = tiny_models[arch]
     out = tmp_path / f"{arch}.gguf"
-    summary = write_gguf(model, tok, out, dtype, name=f"tiny {arch}")
+    return model, tok, out, dtype, write_gguf(model, tok, out, dtype, name=f"tiny {arch}")
+
+
+def test_transformers_reads_back_the_exported_model(exported, tmp_path):
+    model, tok, out, dtype, summary = exported
     assert summary["vocab_size"] == len(tok) and summary["tokenizer_model"] == "gpt2"
     assert summary["tensors_by_type"].get("Q8_0" if dtype == "q8_0" else "F16", 0) > 0
     r = check_transformers(out, model, tok)
@@ -29,6 +37,18 @@ def test_transformers_reads_back_the_exported_model(tiny_models, tmp_path, arch,
     if dtype == "f16":
         assert r["argmax_agree"] >= 0.99
     assert not list(tmp_path.glob("*.tmp*"))            # written atomically
+
+
+@pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python not installed (the serving extra)")
+def test_llama_cpp_reads_the_export_as_transformers_computes_it(exported):
+    """llama.cpp itself: its tokenizer on Korean, its kernels on our ids (f16 matmuls, its own rope
+    and softmax, hence the wider tolerance, docs/export.md)."""
+    model, tok, out, dtype, _ = exported
+    r = check_llama_cpp(out, model, tok)
+    assert r["token_ids_identical"], [p for p in r["probes"] if not p["ids_identical"]]
+    assert r["max_abs_dlogit"] < LLAMA_CPP_TOLERANCE[dtype]
+    if dtype == "f16":
+        assert r["argmax_agree"] >= 0.99
 
 
 def _tensors(path) -> dict:
