@@ -21,7 +21,7 @@ from trainers.errors import UserError
 from trainers.run.stopping import RunStopped
 
 # optional sub-command modules exposing register(subparsers)
-EXTRA_COMMANDS = ["data_tools.cli", "recipes.plan", "recipes.report", "recipes.export",
+EXTRA_COMMANDS = ["data_tools.cli", "recipes.plan", "recipes.report", "recipes.export", "recipes.audit",
                   "recipes.slurm"]
 
 
@@ -114,6 +114,7 @@ EXAMPLES = """examples:
   kdtune data prepare --input raw.jsonl --out data/clean
   kdtune report runs/bench-finance
   kdtune slurm --config X.yaml --nodes 2 --gpus-per-node 4 --time 04:00:00 > job.sh   a requeueing sbatch script
+  kdtune audit memorization run=runs/NAME        canary exposure + verbatim extraction of a trained run
   kdtune export gguf --run runs/NAME --out out/model.gguf --dtype q8_0 --check
 
 `kdtune COMMAND --help` describes each command. Errors you can fix (a config key, a path, a

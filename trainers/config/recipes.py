@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from pydantic import BaseModel
 
+from trainers.config.audit import AuditConfig
 from trainers.config.bench import BenchConfig
 from trainers.config.distill import DistillCacheConfig, DistillConfig, TracesConfig
 from trainers.config.eval import EvalConfig
@@ -38,6 +39,7 @@ RECIPES: dict[str, Recipe] = {
     "traces": Recipe("recipes.traces", "smoke/tiny_traces.yaml", TracesConfig),
     "eval": Recipe("recipes.eval", "eval/tiny_mcqa_finance.yaml", EvalConfig),
     "bench": Recipe("recipes.bench", "bench/finance.yaml", BenchConfig),
+    "audit": Recipe("recipes.audit", "audit/memorization.yaml", AuditConfig),
 }
 
 # name -> config class: a view of RECIPES for the loader and bench, not a second registry

@@ -23,6 +23,7 @@ class Completion:
     text: str          # the completion after the prompt (stop token, eos and padding removed)
     n_tokens: int      # tokens generated, the stop token included
     finished: bool     # ended at a stop token or the end-of-turn text (not at max_new_tokens)
+    ids: tuple[int, ...] = ()   # the generated token ids, up to (not including) the stop token
 
 
 def _needs_stop_string(tokenizer, stops: Stops) -> bool:
@@ -47,7 +48,8 @@ def _finish(tokenizer, new: list[int], stops: Stops) -> Completion:
             if cut is None:   # count the tokens up to the one that holds the end-of-turn text
                 cut = next((k for k in range(1, len(new) + 1)
                             if stops.text in tokenizer.decode(new[:k], skip_special_tokens=False).lstrip()), len(new)) - 1
-    return Completion(text, (cut + 1) if finished else len(new), finished)
+    n_tokens = (cut + 1) if finished else len(new)
+    return Completion(text, n_tokens, finished, tuple(new[:cut] if cut is not None else new))
 
 
 @torch.no_grad()
