@@ -37,8 +37,12 @@ def test_tiny_cls_bench_end_to_end(tmp_path):
     [source] = kd["teacher"]["sources"]
     assert Path(source["path"]) == (bench / "lora-r8").resolve() and source["total_flops"] == teacher["total_flops"]
     assert kd["totals"]["pflops"] == pytest.approx(kd["pflops"] + teacher["total_flops"] / 1e15, rel=1e-9)
+    # SFT student: no live teacher, but it starts from lora-r8's merged model, so that fine-tuning is
+    # carried; the KD student starts from the same model and is charged for that run once, not twice
     sft = read(bench / "student-sft" / "compute.json")
-    assert sft["teacher"] is None and sft["teacher_flops"] == 0
+    [init] = sft["teacher"]["sources"]
+    assert sft["teacher_flops"] == 0 and Path(init["path"]) == (bench / "lora-r8").resolve()
+    assert sft["totals"]["pflops"] == pytest.approx(sft["pflops"] + teacher["total_flops"] / 1e15, rel=1e-9)
     assert sft["tokens"] == kd["tokens"]          # same data and steps: the control differs only by KD
 
     # the cut student (2 of 6 layers) serves a query for less than the full model
