@@ -13,7 +13,8 @@ Arms, each in its own process (so peak RSS is its own; os.wait4 reads the child'
 All three train on exactly the same token sequences (the classification prompt rendered by kdtune's
 chat renderer, label as the answer), the same micro-batch, accumulation, lr and steps; the peers get
 kdtune's batch order (TRL samples its own order from the same rows). Threads are pinned to the same
-count in every arm. Figures: input tokens/s over the training steps (model loading excluded), peak
+count in every arm. Figures: input tokens/s over the training steps (model loading excluded) and the
+median of the per-step rates (a busy neighbour slows some steps; the median barely moves), peak
 RSS of the whole process, final training loss, and accuracy of the trained adapter on the test split
 scored by kdtune's constrained classification eval (the same scorer for every arm).
 """
@@ -96,32 +97,46 @@ def arm_hf_peft(spec: dict, out: Path) -> dict:
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=spec["lr"])
     sched = get_cosine_schedule_with_warmup(opt, int(spec["warmup_ratio"] * spec["steps"]), spec["steps"])
-    it, tokens, losses = batches(spec), 0, []
+    it, tokens, losses, step_seconds, step_tokens = batches(spec), 0, [], [], []
     t0 = time.perf_counter()
     for _ in range(spec["steps"]):
-        step_loss = 0.0
+        step_loss, t_step, n_step = 0.0, time.perf_counter(), 0
         for _ in range(spec["grad_accum"]):
             ids, att, lab = next(it)
             loss = model(input_ids=ids, attention_mask=att, labels=lab).loss / spec["grad_accum"]
             loss.backward()
             step_loss += float(loss)
-            tokens += int(att.sum())
+            n_step += int(att.sum())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         opt.zero_grad()
         losses.append(step_loss)
+        tokens += n_step
+        step_seconds.append(time.perf_counter() - t_step)
+        step_tokens.append(n_step)
     seconds = time.perf_counter() - t0
     model.save_pretrained(out / "adapter")
     return {"tokens": tokens, "train_seconds": seconds, "final_loss": losses[-1], "losses": losses,
-            "adapter": str(out / "adapter")}
+            "step_seconds": step_seconds, "step_tokens": step_tokens, "adapter": str(out / "adapter")}
 
 
 def arm_trl(spec: dict, out: Path) -> dict:
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
+
+    class StepClock(TrainerCallback):
+        """Wall seconds of each optimizer step (TRL logs tokens per step, not time)."""
+        def __init__(self):
+            self.seconds, self._t = [], None
+
+        def on_step_begin(self, *a, **k):
+            self._t = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            self.seconds.append(time.perf_counter() - self._t)
     # kdtune's labels[i] is input_ids[i] where token i is trained (transformers shifts inside the
     # loss); TRL's completion_mask marks the same positions
     rows = [{"input_ids": s["input_ids"], "completion_mask": [int(t != -100) for t in s["labels"]]}
@@ -138,19 +153,22 @@ def arm_trl(spec: dict, out: Path) -> dict:
                     completion_only_loss=True, max_length=None, dataloader_num_workers=0,
                     include_num_input_tokens_seen=True, bf16=False, fp16=False,
                     gradient_checkpointing=False)
+    clock = StepClock()
     trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows),
-                         processing_class=tok, peft_config=lora_config(spec))
+                         processing_class=tok, peft_config=lora_config(spec), callbacks=[clock])
     t0 = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - t0
     losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
     trainer.model.save_pretrained(out / "adapter")
     # TRL's own clock and its count of real (non-padding) tokens: num_input_tokens_seen counts pads
-    tokens = max(float(h.get("num_tokens", 0)) for h in trainer.state.log_history)
+    seen = [float(h["num_tokens"]) for h in trainer.state.log_history if "num_tokens" in h]
+    tokens = max(seen)
+    step_tokens = [b - a for a, b in zip([0.0] + seen[:-1], seen)]   # logging_steps=1: one entry a step
     return {"tokens": int(tokens), "train_seconds": float(result.metrics["train_runtime"]),
             "wall_seconds_incl_setup": seconds,
             "final_loss": losses[-1] if losses else None, "losses": losses,
-            "adapter": str(out / "adapter")}
+            "step_seconds": clock.seconds, "step_tokens": step_tokens, "adapter": str(out / "adapter")}
 
 
 # ---------------------------------------------------------------- kdtune arm
@@ -176,9 +194,22 @@ def kdtune_figures(run: Path, expected_steps: int) -> dict:
     steps = [m for m in metrics if "loss" in m]
     if len(steps) != expected_steps:   # every step must be logged (train.log_every=1) to count tokens
         raise RuntimeError(f"{run}: {len(steps)} logged steps, expected {expected_steps}")
-    return {"tokens": sum(m["tokens"] for m in steps), "train_seconds": steps[-1]["elapsed_s"],
+    elapsed = [m["elapsed_s"] for m in steps]
+    return {"tokens": sum(m["tokens"] for m in steps), "train_seconds": elapsed[-1],
             "final_loss": steps[-1]["loss"], "losses": [m["loss"] for m in steps],
-            "adapter": str(run / "adapter")}
+            "step_seconds": [b - a for a, b in zip([0.0] + elapsed[:-1], elapsed)],
+            "step_tokens": [m["tokens"] for m in steps], "adapter": str(run / "adapter")}
+
+
+def median_step_speed(figures: dict) -> float | None:
+    """Median over optimizer steps (the first, warm-up, left out) of that step's tokens / seconds: on a
+    shared machine a neighbour's burst slows a few steps, which moves the overall rate but not this."""
+    rates = sorted(t / s for t, s in zip(figures.get("step_tokens", [])[1:], figures.get("step_seconds", [])[1:])
+                   if s > 0)
+    if not rates:
+        return None
+    mid = len(rates) // 2
+    return rates[mid] if len(rates) % 2 else (rates[mid - 1] + rates[mid]) / 2
 
 
 # ---------------------------------------------------------------- orchestration
@@ -261,11 +292,13 @@ def main(argv=None) -> int:
             results[arm] = {"status": "failed", "log": str(workdir / f"{arm}.log")}
             print(f"{arm} failed: see {workdir / f'{arm}.log'}", flush=True)
             continue
-        figures.update(status="ok", peak_rss_mib=rss, tokens_per_s=figures["tokens"] / figures["train_seconds"])
+        figures.update(status="ok", peak_rss_mib=rss, tokens_per_s=figures["tokens"] / figures["train_seconds"],
+                       median_step_tokens_per_s=median_step_speed(figures))
         if not args.no_eval:
             figures["eval"] = evaluate(args, arm, figures["adapter"], workdir, env, spec["chat_format"])
         results[arm] = figures
-        print(json.dumps({k: v for k, v in figures.items() if k != "losses"}), flush=True)
+        print(json.dumps({k: v for k, v in figures.items() if k not in ("losses", "step_seconds", "step_tokens")}),
+              flush=True)
     table = summarise(results, spec)
     print(table)
     if args.out:
@@ -278,18 +311,22 @@ def summarise(results: dict, spec: dict) -> str:
     base = results.get("hf_peft", {})
     lines = [f"model {spec['model']}, {spec['domain']}: {spec['steps']} steps x {spec['micro_batch']} x "
              f"{spec['grad_accum']}, LoRA r{spec['r']}, {spec['threads']} threads",
-             "| arm | tokens/s | x plain HF | peak RSS MiB | x plain HF | final loss | accuracy (95% CI) |",
-             "|---|---|---|---|---|---|---|"]
+             "| arm | tokens/s (all steps) | x plain HF | tokens/s (median step) | x plain HF | peak RSS MiB "
+             "| x plain HF | final loss | accuracy (95% CI) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for arm, r in results.items():
         if r.get("status") != "ok":
-            lines.append(f"| {arm} | failed | | | | | |")
+            lines.append(f"| {arm} | failed | | | | | | | |")
             continue
-        speed = r["tokens_per_s"] / base["tokens_per_s"] if base.get("status") == "ok" else math.nan
+        ok = base.get("status") == "ok"
+        speed = r["tokens_per_s"] / base["tokens_per_s"] if ok else math.nan
+        med, base_med = r.get("median_step_tokens_per_s"), base.get("median_step_tokens_per_s")
+        med_speed = med / base_med if ok and med and base_med else math.nan
         mem = r["peak_rss_mib"] / base["peak_rss_mib"] if base.get("status") == "ok" else math.nan
         ev = r.get("eval")
         acc = f"{ev['accuracy']:.3f} ({ev['ci95'][0]:.3f}–{ev['ci95'][1]:.3f}), n={ev['n']}" if ev else "—"
-        lines.append(f"| {arm} | {r['tokens_per_s']:.1f} | {speed:.2f} | {r['peak_rss_mib']:.0f} | {mem:.2f} | "
-                     f"{r['final_loss']:.4f} | {acc} |")
+        lines.append(f"| {arm} | {r['tokens_per_s']:.1f} | {speed:.2f} | {med or math.nan:.1f} | {med_speed:.2f} | "
+                     f"{r['peak_rss_mib']:.0f} | {mem:.2f} | {r['final_loss']:.4f} | {acc} |")
     return "\n".join(lines)
 
 

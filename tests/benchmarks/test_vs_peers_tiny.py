@@ -37,6 +37,10 @@ def test_tiny_arms_train_the_same_tokens(tmp_path):
         assert res["trl"]["tokens"] == res["kdtune"]["tokens"]
     for r in res.values():
         assert r["peak_rss_mib"] > 100 and r["tokens_per_s"] > 0
+        # per-step clocks: one entry a step, step tokens add up to the total (the median-step rate
+        # is the noise-robust speed figure)
+        assert len(r["step_seconds"]) == len(r["step_tokens"]) == 2 and sum(r["step_tokens"]) == r["tokens"]
+        assert r["median_step_tokens_per_s"] == pytest.approx(r["step_tokens"][1] / r["step_seconds"][1])
     assert "| kdtune |" in proc.stdout
     assert json.loads(out.read_text())["settings"]["chat_format"] == "plain"
 
