@@ -51,3 +51,10 @@ def test_repeated_canary_is_exposed_and_the_control_is_not(tmp_path, capsys):
         assert r["rows"] <= 6 and 0 <= r["verbatim"] <= r["rows"] and 0 <= r["mean_matched_tokens"] <= 6
     assert x["pii"]["outputs_scanned"] == x["train"]["rows"] + x["heldout"]["rows"] + 1
     assert sum(x["pii"]["per_kind"].values()) == x["pii"]["found"]
+
+
+def test_nothing_to_audit_and_an_unreachable_threshold_are_user_errors(capsys):
+    assert main(["audit", "memorization"]) == 2
+    assert "nothing to audit: set run=RUN_DIR" in capsys.readouterr().err
+    assert main(["audit", "memorization", "run=x", "canaries.candidates=100"]) == 2   # log2(101) < 8 bits
+    assert "raise candidates to at least 255" in capsys.readouterr().err
