@@ -119,18 +119,27 @@ def _id13(text: str, ctx: Context, out: list) -> None:
             base -= 0.2  # no such birth date, or the century digit contradicts it (a typo?)
         if bare and digits.startswith("880") and ean13_ok(digits) and not rrn_checksum_ok(digits):
             base -= 0.4  # a Korean barcode (GS1 prefix 880) such as 8801234567893
+        # labelled as another kind: bare digits, or any layout under a 법인 label, lose weight
         person = _judge(ctx, m.start(), m.end(), base, basis, ("id13",),
-                        other_kind=OTHER_KIND if bare else 0.0)
+                        other_kind=OTHER_KIND if bare or ctx.before(m.start()) == "crn" else 0.0)
         best = (_person_kind(ctx, m.start(), digits), person)
-        if crn_ok(digits):  # corporate serials start with 0 (no gender digit): needs its check
-            corp = _judge(ctx, m.start(), m.end(), (0.1 if bare else 0.3) + 0.3, "checksum",
-                          ("crn",), near=P.CORPORATE_NEAR)
+        # Corporate serials start with 0 (no gender digit), so the reading needs its check digit,
+        # or a 법인 label next to it to vouch for a typo ("법인등록번호 160111-0088324").
+        valid = crn_ok(digits)
+        if valid or "crn" in (ctx.before(m.start()), ctx.after(m.end())):
+            base = (0.1 if bare else 0.3) + (0.3 if valid else -0.1)
+            corp = _judge(ctx, m.start(), m.end(), base, "checksum" if valid else "format",
+                          ("crn",), near=P.CORPORATE_NEAR if valid else None)
             if corp[0] > person[0]:
                 best = ("crn", corp)
         _add(out, "id13", m.start(), m.end(), *best)
     for m in P.ID13_MISTYPED.finditer(text):  # a digit too few/many: only a label can vouch
-        judged = _judge(ctx, m.start(), m.end(), 0.0, "format", ("id13",))
-        _add(out, "id13", m.start(), m.end(), _person_kind(ctx, m.start(), m["a"] + m["b"]), judged)
+        if ctx.before(m.start()) == "crn":
+            kind, named = "crn", ("crn",)
+        else:
+            kind, named = _person_kind(ctx, m.start(), m["a"] + m["b"]), ("id13",)
+        _add(out, "id13", m.start(), m.end(), kind,
+             _judge(ctx, m.start(), m.end(), 0.0, "format", named))
 
 
 def _person_kind(ctx: Context, start: int, digits: str) -> str:
@@ -153,6 +162,15 @@ def _cards(text: str, ctx: Context, out: list) -> None:
         base = (0.2 if bare else 0.3) + (0.4 if luhn_ok(digits) else -0.1)
         _add(out, "card", m.start(), m.end(), "card",
              _judge(ctx, m.start(), m.end(), base, "checksum", ("card",)))
+    for m in P.CARD_MISTYPED.finditer(text):  # a digit short or long: only a label can vouch
+        if _one_off([len(g) for g in m.group().split(m["s"])], (4, 4, 4, 4)):
+            _add(out, "card", m.start(), m.end(), "card",
+                 _judge(ctx, m.start(), m.end(), 0.0, "format", ("card",)))
+
+
+def _one_off(lengths: list[int], expected: tuple[int, ...]) -> bool:
+    """Exactly one digit too few or too many, in one group: how a hand-copied number goes wrong."""
+    return sum(abs(a - b) for a, b in zip(lengths, expected)) == 1
 
 
 def _driver_licenses(text: str, ctx: Context, out: list) -> None:
@@ -162,6 +180,21 @@ def _driver_licenses(text: str, ctx: Context, out: list) -> None:
         # NN-NNNNNN-NN or 12 bare digits are too generic to stand without a 면허 label.
         full = number.count("-") == 3
         base = (0.7 if 11 <= int(number[:2]) <= 28 else 0.1) if full else 0.0
+        _add(out, "driver_license", m.start(), m.end(), "driver_license",
+             _judge(ctx, m.start(), m.end(), base, "format", ("driver_license",)))
+    for m in P.DRIVER_LICENSE_GROUPS.finditer(text):
+        # spaced "28 21 004518 73" (a region code lifts it a little), or a group a digit off:
+        # both need a 면허 label. The exact hyphenated form was scored above.
+        groups = m.group().split(m["s"])
+        lengths = [len(g) for g in groups]
+        if lengths == [2, 2, 6, 2]:
+            if m["s"] == "-":
+                continue
+            base = 0.2 if 11 <= int(groups[0]) <= 28 else 0.0
+        elif _one_off(lengths, (2, 2, 6, 2)):
+            base = 0.0
+        else:
+            continue
         _add(out, "driver_license", m.start(), m.end(), "driver_license",
              _judge(ctx, m.start(), m.end(), base, "format", ("driver_license",)))
     for m in P.DRIVER_LICENSE_REGION.finditer(text):
@@ -174,6 +207,16 @@ def _passports(text: str, ctx: Context, out: list) -> None:
         base = 0.7 if m["new"] else 0.1
         _add(out, "passport", m.start(), m.end(), "passport",
              _judge(ctx, m.start(), m.end(), base, "format", ("passport",), near=P.PASSPORT_NEAR))
+    if not P.PASSPORT_NEAR.search(text):
+        return
+    # Any ICAO-shaped number (foreign, lower-case, a digit off) right after a passport label; a
+    # loose shape, so a label after it or a passport word nearby is not enough, nor is a date.
+    for m in P.PASSPORT_NAMED.finditer(text):
+        number = m.group()
+        if ctx.before(m.start()) != "passport" or _DATE_PREFIX.match(number):
+            continue
+        _add(out, "passport", m.start(), m.end(), "passport",
+             _judge(ctx, m.start(), m.end(), 0.0, "format", ("passport",)))
 
 
 def _brns(text: str, ctx: Context, out: list) -> None:
@@ -181,10 +224,14 @@ def _brns(text: str, ctx: Context, out: list) -> None:
     one is not code-like: business numbers live next to 납품 and 발주 as a matter of course."""
     for m in P.BRN.finditer(text):
         number = m.group()
-        hyphenated = "-" in number
-        base = (0.3 if hyphenated else 0.0) + (0.4 if brn_ok(_NON_DIGIT.sub("", number)) else -0.1)
+        digits = _NON_DIGIT.sub("", number)
+        hyphenated = m["s"] == "-" and len(digits) == 10
+        if len(digits) == 10:  # spaced "617 15 22408" and bare need a label, like the bare form
+            base, basis = (0.3 if hyphenated else 0.0) + (0.4 if brn_ok(digits) else -0.1), "checksum"
+        else:  # the last group a digit short or long: only a label can vouch
+            base, basis = 0.0, "format"
         _add(out, "brn", m.start(), m.end(), "brn",
-             _judge(ctx, m.start(), m.end(), base, "checksum", ("brn",), code_like=not hyphenated))
+             _judge(ctx, m.start(), m.end(), base, basis, ("brn",), code_like=not hyphenated))
 
 
 def _phones(text: str, ctx: Context, out: list) -> None:
@@ -201,6 +248,13 @@ def _phones(text: str, ctx: Context, out: list) -> None:
                     continue
             _add(out, "phone", m.start(), m.end(), "phone",
                  _judge(ctx, m.start(), m.end(), 0.8, "format", ("phone",), code_like=False))
+    # A digit short or long, or one letter O typed for a zero: only a phone label can vouch
+    # ("연락처 010-4581-229"). More than one O is a mask ("010-OOOO-1234"), not a typo.
+    for m in P.PHONE_MISTYPED.finditer(text):
+        number = m.group()
+        if number.count("O") + number.count("o") <= 1:
+            _add(out, "phone", m.start(), m.end(), "phone",
+                 _judge(ctx, m.start(), m.end(), 0.0, "format", ("phone",), code_like=False))
 
 
 def _bank_accounts(text: str, ctx: Context, out: list) -> None:
@@ -213,14 +267,14 @@ def _bank_accounts(text: str, ctx: Context, out: list) -> None:
              _judge(ctx, m.start(), m.end(), 0.0, "format", ("bank_account",), near=P.BANK_NEAR))
 
 
-def _resolve(text: str, candidates: list, threshold: float) -> list[Span]:
+def _resolve(text: str, view: str, candidates: list, threshold: float) -> list[Span]:
     """Keep the best non-overlapping candidates that reach `threshold`: by score, then by
     priority, then longest, then leftmost (a licence its label names beats a bare-digit guess)."""
     candidates = [c for c in candidates if c[4] >= threshold]
     candidates.sort(key=lambda c: (-c[4], c[0], c[1] - c[2], c[1]))
     kept: list[Span] = []
     for _, start, end, kind, score, reason in candidates:
-        if kind != "email" and _is_placeholder(_NON_DIGIT.sub("", text[start:end])):
+        if kind != "email" and _is_placeholder(_NON_DIGIT.sub("", view[start:end])):
             continue
         if all(end <= s.start or start >= s.end for s in kept):
             kept.append(Span(kind, start, end, text[start:end], min(score, 1.0), reason))
@@ -232,11 +286,14 @@ def find_pii(text: str, threshold: float = THRESHOLD) -> list[Span]:
     """All personal identifiers in `text` (NFC expected), sorted by start, never overlapping.
     `threshold` (0..1]: lower finds more (and more look-alikes), higher fewer."""
     candidates: list = []
-    if "@" in text:
-        for m in P.EMAIL.finditer(text):
+    # Patterns read a same-length copy with full-width forms, dash and space variants folded
+    # (patterns.detection_view); spans slice the caller's text at the same offsets.
+    view = P.detection_view(text)
+    if "@" in view:
+        for m in P.EMAIL.finditer(view):
             candidates.append((_PRIORITY["email"], m.start(), m.end(), "email", 1.0, "format"))
-    if P.ANY_DIGIT.search(text):  # every other identifier contains digits
-        ctx = Context(text)
+    if P.ANY_DIGIT.search(view):  # every other identifier contains digits
+        ctx = Context(view)
         for find in (_id13, _cards, _driver_licenses, _passports, _brns, _phones, _bank_accounts):
-            find(text, ctx, candidates)
-    return _resolve(text, candidates, threshold) if candidates else []
+            find(view, ctx, candidates)
+    return _resolve(text, view, candidates, threshold) if candidates else []

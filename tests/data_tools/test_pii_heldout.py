@@ -1,9 +1,11 @@
 """find_pii on the held-out labelled set (sentences written without reading the detector's rules).
 
-The floors are the figures measured on 2026-11-29 (docs/privacy.md, "Held-out set") less a
-small margin: one identifier per kind, a percentage point or two overall. They are not 100%
-because the detector is not: a change that loses more than that fails here, and a change that
-gains should raise the floor. Never edit the held-out sentences to make this pass.
+The floors are the figures measured after the held-out fixes (docs/privacy.md, "After the
+held-out fixes") less a small margin: one identifier per kind and overall, one row more flagged.
+They are not 100% because the detector is not: a change that loses more than that fails here,
+and a change that gains should raise the floor. Never edit the held-out sentences to make this
+pass. The set is no longer blind (its misses were read to choose those general fixes): it now
+guards against regressions, and new blind rows are what would measure generalisation again.
 """
 
 import importlib.util
@@ -19,10 +21,11 @@ POSITIVES = FIXTURES / "pii_heldout_positives.jsonl"
 NEGATIVES = FIXTURES / "pii_heldout_negatives.jsonl"
 
 # kind: (gold identifiers in the set, found at the default threshold when measured)
+# (before the fixes: rrn 26, passport 8, licence 12, phone 55, card 14, brn 11, crn 7, bank 17)
 MEASURED = {
-    "rrn": (29, 26), "frn": (12, 12), "passport": (13, 8), "driver_license": (14, 12),
-    "phone": (59, 55), "email": (19, 17), "card": (16, 14), "brn": (12, 11), "crn": (9, 7),
-    "bank_account": (22, 17),
+    "rrn": (29, 27), "frn": (12, 12), "passport": (13, 13), "driver_license": (14, 14),
+    "phone": (59, 58), "email": (19, 17), "card": (16, 16), "brn": (12, 12), "crn": (9, 9),
+    "bank_account": (22, 19),
 }
 
 
@@ -55,25 +58,27 @@ def test_recall_per_kind_does_not_regress(default):
     for kind, (gold, found) in MEASURED.items():
         assert default["gold"][kind] == gold, kind
         assert default["found"][kind] >= found - 1, (kind, default["missed"])
-    assert default["overall_recall"] >= 0.85  # measured 179/205 = 87.3%
+    assert default["overall_recall"] >= 196 / 205  # measured 197/205 = 96.1% (before: 87.3%)
 
 
 def test_false_positives_do_not_grow(default):
-    # measured: 4 spans on 4 of 150 negative rows, 2 more in positive rows (a wrong kind)
-    assert default["negative_rows_flagged"] <= 5, default["false_positives"]
-    assert len(default["false_positives"]) <= 7, default["false_positives"]
-    for kind in PII_KINDS:  # measured precision: 0.91 (frn) .. 1.0
-        assert default["precision"][kind] is None or default["precision"][kind] >= 0.85, kind
+    # measured: 2 spans on 2 of 150 negative rows, 1 more in a positive row (a wrong kind)
+    # (before the fixes: 4 rows, 6 spans)
+    assert default["negative_rows_flagged"] <= 3, default["false_positives"]
+    assert len(default["false_positives"]) <= 4, default["false_positives"]
+    for kind in PII_KINDS:  # measured precision: 0.95 (bank_account) .. 1.0
+        assert default["precision"][kind] is None or default["precision"][kind] >= 0.9, kind
 
 
 def test_context_cases(default):
     cases = default["cases"]
-    # a label names digits that fail validation (measured 10/16: typos in phone, licence,
-    # passport, corporate number and a 15-digit card are missed)
-    assert cases["named_invalid"]["gold"] == 16 and cases["named_invalid"]["found"] >= 9
-    # validating numbers in order/coupon text (measured 2/33 rows flagged)
+    # a label names digits that fail validation (measured 16/16; 10/16 before the fixes)
+    assert cases["named_invalid"]["gold"] == 16 and cases["named_invalid"]["found"] >= 15
+    # full-width digits and U+FF0D dashes (measured 3/3; 0/3 before)
+    assert cases["fullwidth"]["gold"] == 3 and cases["fullwidth"]["found"] >= 2
+    # validating numbers in order/coupon text (measured 0/33 rows flagged; 2/33 before)
     assert cases["nonpersonal_valid"]["rows"] == 33
-    assert cases["nonpersonal_valid"]["rows_flagged"] <= 3
+    assert cases["nonpersonal_valid"]["rows_flagged"] <= 1
     # a label word with no identifier, or a masked one (measured 0/36)
     assert cases["label_lookalike"]["rows_flagged"] <= 1
     # personal data next to order/lot/tracking numbers (measured 10/10)
@@ -87,6 +92,6 @@ def test_threshold_curve_trades_recall_for_false_positives(default):
                strictest["overall_recall"]]
     flagged = [len(r["false_positives"]) for r in (lax, default, strict, strictest)]
     assert recalls == sorted(recalls, reverse=True) and flagged == sorted(flagged, reverse=True)
-    # measured: 0.3 -> 87.8% recall, 8 false positives; 0.9 -> 57.6%, none
+    # measured: 0.3 -> 96.6% recall, 5 false positives; 0.9 -> 62.0%, none
     assert lax["negative_rows_flagged"] > default["negative_rows_flagged"]
     assert strictest["overall_recall"] < default["overall_recall"] - 0.2

@@ -65,3 +65,23 @@ def test_redactor_reports_reasons_and_checks_its_threshold():
     assert Redactor("mask", threshold=0.4)("주문 120115-6384062 건").spans == []  # no checksum: 0.2
     with pytest.raises(DataError, match="threshold"):
         Redactor("mask", threshold=1.5)
+
+
+def test_full_width_and_dash_variants_are_masked_by_the_default_prepare(tmp_path):
+    # The default normaliser (fullwidth: alnum) folds the digits but keeps U+FF0D and en dashes;
+    # the detector reads every dash as a hyphen, so these are masked all the same.
+    rows = [("연락처를 알려 주세요.", "환자 연락처 ０１０－２３４５－６７８９ 입니다."),
+            ("사업자 정보는요?", "사업자등록번호 124–81–00998 으로 발행합니다."),
+            ("면허 번호 확인해 주세요.", "운전면허 11 12 345678 90 확인했습니다.")]
+    src = tmp_path / "raw.jsonl"
+    src.write_text("".join(json.dumps({"instruction": q, "output": a}, ensure_ascii=False) + "\n"
+                           for q, a in rows), encoding="utf-8")
+    cfg = default_config([str(src)], str(tmp_path / "out"),
+                         ["output.eval_fraction=0.0", "workers=1", "quality.min_hangul_ratio=0.0"])
+    card = prepare(cfg, progress=False)
+    answers = sorted(json.loads(line)["messages"][-1]["content"]
+                     for line in (tmp_path / "out" / "train.jsonl").open(encoding="utf-8"))
+    assert answers == ["사업자등록번호 [사업자등록번호] 으로 발행합니다.", "운전면허 [운전면허번호] 확인했습니다.",
+                       "환자 연락처 [전화번호] 입니다."]
+    assert card["pii"]["counts"]["phone"] == card["pii"]["counts"]["brn"] == 1
+    assert card["pii"]["counts"]["driver_license"] == 1 and card["pii"]["total"] == 3
