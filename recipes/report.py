@@ -2,6 +2,7 @@
 
     kdtune report runs/bench/finance-20261123-120000                 # a bench: rewrites its report
     kdtune report runs/a runs/b runs/base --out reports/ab --baseline base
+    kdtune report runs/ --group-by user                               # who spent what (device-hours, KRW)
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ def cmd_report(args) -> int:
     missing = [str(p) for p in paths if not p.is_dir()]
     if missing:
         raise UserError(f"not a directory: {', '.join(missing)}")
+    if args.group_by:
+        return _spending(paths, args.group_by, args.out)
     if args.out:
         out = Path(args.out)
     elif len(paths) == 1 and (paths[0] / "bench.json").is_file():
@@ -35,6 +38,15 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _spending(paths: list[Path], by: str, out: str | None) -> int:
+    from trainers.reporting.usage import spending_markdown, spending_report, write_spending
+    report = spending_report(paths, by)
+    print(spending_markdown(report), end="")
+    if out:
+        print(f"written: {write_spending(report, Path(out))}")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="rebuild the accuracy-per-compute report from run directories",
                               description=__doc__.strip().splitlines()[0])
@@ -42,4 +54,6 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="output directory (default: the bench directory when given one)")
     p.add_argument("--baseline", help="arm name to measure gains against (default: the base-model arm)")
     p.add_argument("--title", help="report title (default: the bench's name)")
+    p.add_argument("--group-by", choices=["user", "config"],
+                   help="instead: sum device-hours and KRW over every run under RUN_DIR, per user or config")
     p.set_defaults(func=cmd_report)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import torch
 
+from data_tools.atomic import honour_umask
 from trainers.config.sections import ModelSection
 from trainers.models.model_builder import load_base_model, load_tokenizer
 
@@ -14,7 +15,7 @@ def save_trained(model, tokenizer, out: Path, is_lora: bool) -> Path:
     target = out / ("adapter" if is_lora else "model")
     model.save_pretrained(target)
     tokenizer.save_pretrained(target)
-    return target
+    return honour_umask(target)   # weights come out 0600 (safetensors); shared runs are read by a group
 
 
 def merge_dtype(requested: str, model_cfg: ModelSection, compute_dtype: torch.dtype) -> torch.dtype:
@@ -44,7 +45,7 @@ def merge_adapter(model_cfg: ModelSection, adapter_dir: Path, out_dir: Path, dty
     merged.config.dtype = dtype    # what from_pretrained(..., dtype="auto") will load it as
     merged.save_pretrained(out_dir)
     load_tokenizer(model_cfg).save_pretrained(out_dir)
-    return out_dir
+    return honour_umask(out_dir)
 
 
 def finish_training(session, cfg, built, result, meter, manifest: dict) -> None:

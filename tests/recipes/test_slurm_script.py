@@ -8,8 +8,10 @@ Run: OMP_NUM_THREADS=1 python -m pytest tests/recipes/test_slurm_script.py -q
 """
 import json
 import os
+import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -105,3 +107,14 @@ def test_script_body_runs_stops_on_usr1_requeues_and_the_requeued_job_finishes(t
     assert manifest["result"]["resumed_from"] == stop["step"] and manifest["result"]["steps"] == 12
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == list(range(1, 13))   # each step once
+
+
+def test_the_script_in_the_docs_is_what_kdtune_slurm_writes(tmp_path):
+    proc = slurm(tmp_path, "--config", "finance/r1-distill-qwen-1.5b_qlora_8gb.yaml", "--nodes", "2",
+                 "--gpus-per-node", "4", "--time", "04:00:00", "--partition", "gpu")
+    assert proc.returncode == 0, proc.stderr
+    written = proc.stdout.replace(sys.executable, "/home/lab/kdtune/.venv/bin/python").replace(
+        str(ROOT), "/home/lab/kdtune")
+    doc = (ROOT / "docs" / "clusters.md").read_text(encoding="utf-8")
+    shown = re.search(r"```bash\n(#!/bin/bash\n.*?)```", doc, re.S)[1]
+    assert shown == written

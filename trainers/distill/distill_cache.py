@@ -28,7 +28,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-from data_tools.atomic import atomic_write_json
+from data_tools.atomic import atomic_write_json, honour_umask
 from trainers.errors import UserError
 from trainers.losses.kd_topk import LOGPROB_FLOOR, TopKTargets, compute_topk
 
@@ -144,6 +144,7 @@ class TopKCacheWriter:
         tmp = self.dir / (name + ".tmp")
         save_file(tensors, str(tmp), metadata={"settings": self._settings,
                                                "examples": json.dumps(rows)})
+        honour_umask(tmp)   # safetensors writes 0600
         os.replace(tmp, self.dir / name)
         for ex_id, off, length in rows:
             self._examples[ex_id] = (name, off, length)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from data_tools.atomic import honour_umask
 from trainers.errors import UserError
 
 MARKER = "kdtune_source.json"      # written last: its presence means the conversion is complete
@@ -187,6 +188,7 @@ def _ensure(sha: str, label: str, gguf_file, extra: dict) -> Path:
                 src.unlink()                     # an assembled copy: the safetensors replace it
             (tmp / MARKER).write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
             shutil.rmtree(target, ignore_errors=True)   # a leftover without a marker is incomplete
+            honour_umask(tmp)   # a cache others on the machine may share: safetensors writes 0600
             tmp.rename(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from data_tools.atomic import honour_umask
 from trainers.errors import UserError
 
 TINY_VERSION = 1
@@ -127,7 +128,7 @@ def build_tiny_model(arch: str, out_dir: str | Path, seed: int = 0, vocab_size: 
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "kdtune_tiny.json").write_text(json.dumps({"arch": arch, "seed": seed, "version": TINY_VERSION}))
-    return out
+    return honour_umask(out)   # a shared cache: readable by whoever the umask lets read it
 
 
 def ensure_tiny_model(arch: str) -> Path:

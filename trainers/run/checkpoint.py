@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from data_tools.atomic import honour_umask
 from trainers.errors import UserError
 
 
@@ -53,6 +54,7 @@ def save_checkpoint(root: Path, step: int, model: torch.nn.Module, optimizer, sc
     if is_main:
         weights = {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
         save_file(weights, str(d / "trainable.safetensors"))
+        honour_umask(d / "trainable.safetensors")   # safetensors writes 0600: group members could not read it
         torch.save(optimizer.state_dict(), d / "optimizer.pt")
         torch.save(scheduler.state_dict(), d / "scheduler.pt")
         if scaler is not None:

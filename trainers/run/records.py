@@ -110,6 +110,8 @@ class ManifestRecord(BaseModel):
     model_config = ConfigDict(extra="allow")
     recipe: str
     method: str | None = None
+    config: str | None = None      # the config file's name (training runs); `report --group-by config`
+    user: str | None = None        # who ran it; `report --group-by user`
 
 
 class EvalOverall(BaseModel):

@@ -197,4 +197,14 @@ def environment_facts() -> dict[str, Any]:
         hw["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     from trainers.models.offline import network_facts
     # "offline": true means no hub request was allowed during the run (trainers/models/offline.py)
-    return {"versions": versions, "git_sha": git_sha(), "hardware": hw, **network_facts()}
+    return {"versions": versions, "git_sha": git_sha(), "hardware": hw, "user": run_user(), **network_facts()}
+
+
+def run_user() -> str:
+    """Who ran it (`kdtune report --group-by user` sums device-hours and won per user); the uid
+    where the system has no name for it (containers often have none)."""
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"

@@ -34,6 +34,7 @@ class Session:
     compute_dtype: torch.dtype
     device: torch.device
     resume_from: Path | None
+    config_stem: str = ""    # the config's file name, recorded in the manifest (report --group-by config)
 
     def __enter__(self) -> "Session":
         return self
@@ -81,7 +82,8 @@ def open_session(cfg, config_stem: str) -> Session:
     run = run or RunDir(Path(path), is_main=False)
     accelerator.wait_for_everyone()
     return Session(accelerator=accelerator, run=run, precision=precision, compute_dtype=COMPUTE_DTYPE[precision],
-                   device=accelerator.device, resume_from=Path(resume) if resume else None)
+                   device=accelerator.device, resume_from=Path(resume) if resume else None,
+                   config_stem=config_stem)
 
 
 def seed_this_rank(seed: int, rank: int) -> int:
@@ -170,7 +172,8 @@ def _resume_point(run: RunDir, resume: str, ckpt: Path | None) -> Path | None:
 
 def write_manifest(session: Session, cfg, extra: dict) -> None:
     """Written last: its presence marks the run complete."""
-    manifest = {"recipe": cfg.recipe, "seed": cfg.train.seed, "precision": session.precision,
+    manifest = {"recipe": cfg.recipe, "config": session.config_stem, "seed": cfg.train.seed,
+                "precision": session.precision,
                 "world_size": session.accelerator.num_processes, **environment_facts(), **extra}
     session.accelerator.wait_for_everyone()
     session.run.write_json("manifest.json", manifest)
