@@ -26,7 +26,10 @@ def _adapter_files(run: Path) -> dict:
     if not layout["ok"]:
         shown = layout["problems"][:5] + ([f"... {len(layout['problems']) - 5} more"] if len(layout["problems"]) > 5 else [])
         print("adapter/ does not follow vLLM's LoRA layout:\n  " + "\n  ".join(shown))
-    return {"adapter": str(adapter)} if layout["ok"] else {}
+    if not layout["ok"]:
+        return {}
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    return {"adapter": str(adapter), "base": str(manifest.get("model_source") or "BASE_MODEL_DIR")}
 
 
 def cmd_gguf(args) -> int:

@@ -111,16 +111,18 @@ def _compute(compute: dict | None) -> list[str]:
 
 
 def _load(files: dict, check: dict | None) -> list[str]:
-    lines = ["```python", "# transformers (the GGUF, dequantised)",
-             "from transformers import AutoModelForCausalLM, AutoTokenizer"]
+    lines = ["```python", "from transformers import AutoModelForCausalLM, AutoTokenizer"]
     if "gguf" in files:
         name = Path(files["gguf"]).name
-        lines += [f'model = AutoModelForCausalLM.from_pretrained(".", gguf_file="{name}")',
+        lines += ["# transformers: the GGUF, dequantised",
+                  f'model = AutoModelForCausalLM.from_pretrained(".", gguf_file="{name}")',
                   f'tokenizer = AutoTokenizer.from_pretrained(".", gguf_file="{name}")']
     if "adapter" in files:
-        lines += ["# peft: the LoRA adapter on its base",
+        lines += ["# peft: the LoRA adapter on its base model (the base named above)",
                   "from peft import PeftModel",
-                  f'model = PeftModel.from_pretrained(base_model, "{files["adapter"]}")']
+                  f'base_model = AutoModelForCausalLM.from_pretrained("{files.get("base", "BASE_MODEL_DIR")}")',
+                  f'model = PeftModel.from_pretrained(base_model, "{files["adapter"]}")',
+                  f'tokenizer = AutoTokenizer.from_pretrained("{files["adapter"]}")   # carries the chat template']
     lines.append("```")
     if "gguf" in files:
         name = Path(files["gguf"]).name
