@@ -113,7 +113,7 @@ EXAMPLES = """examples:
   kdtune plan --config finance/r1-distill-qwen-7b_qlora_12gb.yaml --gpu rtx4060-8gb
   kdtune data prepare --input raw.jsonl --out data/clean
   kdtune report runs/bench-finance
-  kdtune slurm --config X.yaml --nodes 2 --gpus-per-node 4 --time 04:00:00 > job.sh   a requeueing sbatch script
+  kdtune slurm --config finance/r1-distill-qwen-1.5b_qlora_8gb.yaml --nodes 2 --gpus-per-node 4 --time 04:00:00
   kdtune audit memorization run=runs/NAME        canary exposure + verbatim extraction of a trained run
   kdtune export gguf --run runs/NAME --out out/model.gguf --dtype q8_0 --check
 
