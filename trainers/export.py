@@ -10,12 +10,23 @@ from trainers.config.sections import ModelSection
 from trainers.models.model_builder import load_base_model, load_tokenizer
 
 
-def save_trained(model, tokenizer, out: Path, is_lora: bool) -> Path:
-    """adapter/ for LoRA/QLoRA (loadable with peft.PeftModel.from_pretrained), model/ for full FT."""
+def save_trained(model, tokenizer, out: Path, is_lora: bool, state: dict | None = None) -> Path:
+    """adapter/ for LoRA/QLoRA (loadable with peft.PeftModel.from_pretrained), model/ for full FT.
+    `state`: whole tensors gathered from an FSDP-sharded model (gathered_export_state)."""
     target = out / ("adapter" if is_lora else "model")
-    model.save_pretrained(target)
+    model.save_pretrained(target, **({"state_dict": state} if state is not None else {}))
     tokenizer.save_pretrained(target)
     return honour_umask(target)   # weights come out 0600 (safetensors); shared runs are read by a group
+
+
+def gathered_export_state(model, is_lora: bool, is_main: bool) -> dict | None:
+    """None unless the model is FSDP-sharded; then (a collective: every rank calls it) the whole
+    tensors rank 0 writes — the trainable ones for an adapter (peft picks the LoRA keys), every
+    weight for a full fine-tune."""
+    from trainers.run.sharding import full_model_state, full_trainable_state, sharded_model
+    if not sharded_model(model):
+        return None
+    return full_trainable_state(model, keep=is_main) if is_lora else full_model_state(model)
 
 
 def merge_dtype(requested: str, model_cfg: ModelSection, compute_dtype: torch.dtype) -> torch.dtype:
@@ -56,8 +67,10 @@ def finish_training(session, cfg, built, result, meter, manifest: dict) -> None:
     # the teacher artefacts this run trained from (kd.cache_dir, a traces data.path) are carried in
     compute = write_compute(session.run, meter, world_size=session.accelerator.num_processes, cfg=cfg)
     outputs = {}
+    state = gathered_export_state(built.model, cfg.lora.enabled, session.accelerator.is_main_process)
     if session.accelerator.is_main_process:
-        outputs["trained"] = str(save_trained(built.model, built.tokenizer, session.run.path, cfg.lora.enabled))
+        outputs["trained"] = str(save_trained(built.model, built.tokenizer, session.run.path, cfg.lora.enabled,
+                                              state))
         if cfg.output.merge and cfg.lora.enabled:
             dtype = merge_dtype(cfg.output.merge_dtype, cfg.model, session.compute_dtype)
             outputs["merged"] = str(merge_adapter(cfg.model, session.run.path / "adapter",
@@ -66,7 +79,8 @@ def finish_training(session, cfg, built, result, meter, manifest: dict) -> None:
             from trainers.data.chat_templates import export_chat_format
             for out in outputs.values():
                 export_chat_format(Path(out), built.tokenizer, manifest["chat_format"])
-    write_manifest(session, cfg, {"method": built.method, "model_source": built.source,
+    write_manifest(session, cfg, {"method": built.method, "sharded": state is not None,   # FSDP really ran
+                                  "model_source": built.source,
                                   "model_provenance": built.provenance, **manifest,
                                   "result": result.__dict__, "outputs": outputs, "pflops": compute["pflops"],
                                   "compute": {"device": compute["device"], "threads": compute["threads"],

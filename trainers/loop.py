@@ -20,6 +20,7 @@ from trainers.optim import cosine_with_warmup, make_optimizer
 from trainers.run.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from trainers.run.progress import Progress
 from trainers.run.run_dir import RunDir
+from trainers.run.sharding import is_sharded, prepare_for_training
 from trainers.run.stopping import RunStopped, Stop, StopWatch
 
 
@@ -61,6 +62,7 @@ def evaluate(loss_module, examples: list[Example], micro_batch: int, pad_id: int
     total, tokens = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
     # Forward through the unwrapped module: ranks may hold different numbers of evaluation batches,
     # and a DDP forward would wait for the other ranks (it syncs buffers on every call).
+    sharded = is_sharded(accelerator)
     loss_module = accelerator.unwrap_model(loss_module)
     loss_module.eval()
     with torch.no_grad():
@@ -68,7 +70,12 @@ def evaluate(loss_module, examples: list[Example], micro_batch: int, pad_id: int
             start = (b * world + rank) * micro_batch
             chunk = examples[start:start + micro_batch]
             if not chunk:
-                break
+                if not sharded or b * world * micro_batch >= len(examples):
+                    break
+                # FSDP: every forward all-gathers weights with the other ranks; a rank out of
+                # batches joins with a forward whose result it drops, or the others would wait forever
+                loss_module(collate(examples[:micro_batch], pad_id))
+                continue
             out = loss_module(collate(chunk, pad_id))
             total += out.loss_sum.double().cpu()
             tokens += out.n_tokens.double().cpu()
@@ -133,8 +140,8 @@ def _train(loss_module, model, train_examples, eval_examples, pad_id, cfg, eval_
     # from_pretrained returns eval mode, where transformers skips gradient checkpointing and LoRA
     # dropout is off: training must start in train mode (a frozen teacher stays outside this module)
     loss_module.train()
-    loss_module = accelerator.prepare_model(loss_module, device_placement=False)
-    optimizer = accelerator.prepare_optimizer(optimizer)
+    loss_module, optimizer = prepare_for_training(accelerator, loss_module, model, optimizer)
+    params = [p for p in model.parameters() if p.requires_grad]   # FSDP2 swapped in sharded ones
 
     start_step, resumed, tokens_seen = 0, None, 0
     if resume_from is not None:

@@ -87,7 +87,7 @@ def prepare(cfg, config_stem: str, head_passes: int = 1):
 def _build(cfg, session: Session, rows, head_passes: int) -> Prepared:
     with session.accelerator.local_main_process_first():   # one download / tiny build per node
         built = build_model(cfg.model, cfg.lora, cfg.quant, session.compute_dtype, session.device,
-                            cfg.train.gradient_checkpointing)
+                            cfg.train.gradient_checkpointing, sharded=cfg.train.strategy == "fsdp")
     trainable = resolve_trainable(built.model, built.method, cfg.lora.r if cfg.lora.enabled else None)
     fmt = cfg.model.chat_format if cfg.model.chat_format != "auto" else detect_format(built.tokenizer)
     if distills(cfg):   # eval ids moved past the training ids, fingerprinted for the cache

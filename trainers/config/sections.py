@@ -145,6 +145,10 @@ class TrainSection(Section):
                         "newest unfinished run of this config) | path to a checkpoint directory.")
     auto_fit: bool = Field(False, description="Let the memory planner pick micro-batch / accumulation "
                            "for the detected GPU, keeping the global batch.")
+    strategy: Literal["ddp", "fsdp"] = Field("ddp", description="With several processes: ddp keeps a whole "
+                                             "model on each; fsdp shards weights, gradients and optimizer "
+                                             "state across them (PyTorch FSDP2 through accelerate; "
+                                             "trainers/run/sharding.py).")
     time_limit: float | None = Field(None, gt=0, description="Wall-time limit of this process, as seconds "
                                      "or [D-]HH:MM:SS: the run checkpoints and stops (exit 75, resume with "
                                      "train.resume=auto) before it, keeping a margin of the measured step "

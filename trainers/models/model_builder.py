@@ -53,7 +53,7 @@ def load_tokenizer(model_cfg: ModelSection):
     return tok
 
 
-def bnb_config(quant: QuantSection, compute_dtype: torch.dtype):
+def bnb_config(quant: QuantSection, compute_dtype: torch.dtype, float_storage: bool = False):
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
@@ -61,18 +61,21 @@ def bnb_config(quant: QuantSection, compute_dtype: torch.dtype):
     from transformers import BitsAndBytesConfig
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant.quant_type,
                               bnb_4bit_use_double_quant=quant.double_quant,
-                              bnb_4bit_compute_dtype=compute_dtype)
+                              bnb_4bit_compute_dtype=compute_dtype,
+                              # train.strategy=fsdp: the packed 4-bit codes held in a float tensor (same
+                              # bytes): FSDP2 shards only floating tensors and keeps a uint8 base whole on every rank
+                              bnb_4bit_quant_storage=compute_dtype if float_storage else torch.uint8)
 
 
 def load_base_model(model_cfg: ModelSection, weight_dtype: torch.dtype, device: torch.device,
-                    quant: QuantSection | None = None):
+                    quant: QuantSection | None = None, float_storage: bool = False):
     """The transformers model on `device`, 4-bit when quant.load_in_4bit."""
     from transformers import AutoModelForCausalLM
     source, local_only = resolve_model_source(model_cfg.path, model_cfg.revision)
     kwargs = dict(revision=model_cfg.revision, trust_remote_code=model_cfg.trust_remote_code,
                   dtype=weight_dtype, attn_implementation=model_cfg.attn_implementation)
     if quant is not None and quant.load_in_4bit:
-        kwargs["quantization_config"] = bnb_config(quant, weight_dtype)
+        kwargs["quantization_config"] = bnb_config(quant, weight_dtype, float_storage)
         # accelerate's single-process device is plain "cuda" (no index); bitsandbytes needs a real one
         index = device.index if device.index is not None else torch.cuda.current_device() if device.type == "cuda" else None
         kwargs["device_map"] = {"": index if device.type == "cuda" else "cpu"}
@@ -99,14 +102,14 @@ def add_lora(model, lora: LoraSection):
 
 
 def build_model(model_cfg: ModelSection, lora: LoraSection, quant: QuantSection, compute_dtype: torch.dtype,
-                device: torch.device, gradient_checkpointing: bool) -> BuiltModel:
+                device: torch.device, gradient_checkpointing: bool, sharded: bool = False) -> BuiltModel:
     """Base weights in the compute dtype when frozen (LoRA/QLoRA), fp32 master weights for full
     fine-tuning (the optimizer needs them; autocast handles bf16/fp16 compute)."""
     if model_cfg.dtype != "auto":
         weight_dtype = torch_dtype(model_cfg.dtype)
     else:
         weight_dtype = compute_dtype if lora.enabled else torch.float32
-    model, source = load_base_model(model_cfg, weight_dtype, device, quant)
+    model, source = load_base_model(model_cfg, weight_dtype, device, quant, float_storage=sharded)
     model.config.use_cache = False  # the KV cache only costs memory during training
     if gradient_checkpointing:
         # Non-reentrant: works with frozen inputs (no enable_input_require_grads hack) and with LoRA.

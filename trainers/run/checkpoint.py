@@ -19,6 +19,8 @@ from safetensors.torch import load_file, save_file
 
 from data_tools.atomic import honour_umask
 from trainers.errors import UserError
+from trainers.run.sharding import (full_trainable_state, load_optimizer_state, load_trainable_state,
+                                   optimizer_state)
 
 
 def _rng_state() -> dict:
@@ -51,11 +53,13 @@ def save_checkpoint(root: Path, step: int, model: torch.nn.Module, optimizer, sc
         d.mkdir(parents=True, exist_ok=True)
     barrier()
     torch.save(_rng_state(), d / f"rng-rank{rank}.pt")
+    # whole tensors, also under FSDP (gathered from the shards by every rank, kept by the main one)
+    weights = full_trainable_state(model, keep=is_main)
+    optim_state = optimizer_state(model, optimizer, is_main)
     if is_main:
-        weights = {n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad}
         save_file(weights, str(d / "trainable.safetensors"))
         honour_umask(d / "trainable.safetensors")   # safetensors writes 0600: group members could not read it
-        torch.save(optimizer.state_dict(), d / "optimizer.pt")
+        torch.save(optim_state, d / "optimizer.pt")
         torch.save(scheduler.state_dict(), d / "scheduler.pt")
         if scaler is not None:
             torch.save(scaler.state_dict(), d / "scaler.pt")
@@ -103,11 +107,8 @@ def load_checkpoint(d: Path, model: torch.nn.Module, optimizer, scheduler, rank:
     """Restore in place; returns the loop state saved with it."""
     weights = load_file(str(d / "trainable.safetensors"))
     check_keys(d, weights, model)
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for n, t in weights.items():
-            params[n].copy_(t.to(params[n].device, params[n].dtype))
-    optimizer.load_state_dict(torch.load(d / "optimizer.pt", weights_only=False))
+    load_trainable_state(model, weights)
+    load_optimizer_state(model, optimizer, torch.load(d / "optimizer.pt", weights_only=False))
     scheduler.load_state_dict(torch.load(d / "scheduler.pt", weights_only=False))
     if scaler is not None:
         if not (d / "scaler.pt").is_file():

@@ -60,12 +60,13 @@ class Session:
 
 
 def open_session(cfg, config_stem: str) -> Session:
-    from accelerate import Accelerator
     from accelerate.utils import broadcast_object_list, set_seed
+
+    from trainers.run.sharding import make_accelerator
 
     cuda = torch.cuda.is_available()
     precision = choose_precision(cfg.train.precision, torch.device("cuda" if cuda else "cpu"))
-    accelerator = Accelerator(mixed_precision=accelerate_mixed_precision(precision), cpu=not cuda)
+    accelerator = make_accelerator(cfg.train.strategy, accelerate_mixed_precision(precision), cpu=not cuda)
     set_seed(cfg.train.seed)
     run, resume, problem = None, None, None
     if accelerator.is_main_process:
