@@ -14,6 +14,14 @@ def run_cli(args: list[str], cwd: Path, timeout: int = 600, env_extra: dict | No
                           text=True, timeout=timeout, env=env)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a rendezvous or process group)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def kill_after_first_checkpoint(args: list[str], cwd: Path, run_dir: Path, timeout: float = 300) -> None:
     """Start `python -m recipes.cli ARGS`, SIGKILL it (whole process group) as soon as a complete
     checkpoint appears under run_dir, and check it had not finished — a real pre-emption."""

@@ -1,17 +1,12 @@
 """Per-rank seed: on 2 gloo processes the initial LoRA weights are identical (the shared seed before
 model building) while the LoRA dropout masks differ (seed + rank after it)."""
 import os
-import socket
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port
 
 
 def _worker(rank: int, world: int, port: int, cache: str, out: str) -> None:
@@ -41,7 +36,7 @@ def test_two_ranks_share_lora_init_but_not_dropout_masks(tmp_path):
     from trainers.models.tiny_model import ensure_tiny_model
     ensure_tiny_model("qwen2")     # built once here, not raced by two processes
     out = tmp_path / "gathered.pt"
-    mp.spawn(_worker, args=(2, _free_port(), os.environ["KDTUNE_CACHE"], str(out)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), os.environ["KDTUNE_CACHE"], str(out)), nprocs=2, join=True)
     r0, r1 = torch.load(out)
     assert r0["lora"].keys() == r1["lora"].keys() and len(r0["lora"]) > 0
     assert any(t.abs().sum() > 0 for t in r0["lora"].values())   # lora_A is random, not trivially equal
