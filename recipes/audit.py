@@ -70,7 +70,7 @@ def run(cfg: AuditConfig, config_stem: str) -> Path:
         if cfg.extraction.enabled:
             on_train, train_texts = verbatim_rate(model, tokenizer, fmt, rows, cfg.extraction)
             on_heldout, heldout_texts = verbatim_rate(model, tokenizer, fmt, heldout, cfg.extraction)
-            texts = train_texts + heldout_texts + ([canaries["greedy_completion"]] if canaries else [])
+            texts = train_texts + heldout_texts + ([canaries["greedy_text"]] if canaries else [])
             train_text = "\n".join(m["content"] for c in train for m in c)
             extraction = {"prefix_tokens": cfg.extraction.prefix_tokens,
                           "continuation_tokens": cfg.extraction.continuation_tokens,

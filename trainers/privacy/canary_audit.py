@@ -51,4 +51,6 @@ def audit_canaries(model, tokenizer, fmt: str, spec: dict, settings) -> dict:
             "format_space": space_size(spec["kind"]), "threshold_bits": settings.threshold_bits,
             "candidate_log_perplexity": {"mean": statistics.fmean(pool), "std": statistics.stdev(pool),
                                          "min": min(pool), "max": max(pool)},
-            "greedy_completion": greedy.text, "secrets": results, "seconds": time.time() - t0}
+            "greedy_completion": greedy.text, "secrets": results, "seconds": time.time() - t0,
+            # the context's words and the completion together: what a PII scan must read ("010-" is context)
+            "greedy_text": tokenizer.decode(seqs[0][:p] + list(greedy.ids), skip_special_tokens=True)}
