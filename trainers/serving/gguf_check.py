@@ -84,7 +84,10 @@ def check_llama_cpp(gguf_file: Path, model, tokenizer, texts=KOREAN_PROBES) -> d
     rows = []
     for text in texts:
         ids = tokenizer(text)["input_ids"]
-        theirs = llm.tokenize(text.encode("utf-8"), add_bos=llm.add_bos_token(), special=True)
+        # BOS as the model's own tokenizer adds it (Gemma: yes; Qwen2: no); the GGUF's add_bos flag
+        # is what a llama.cpp user gets, checked by the tokenizer metadata tests
+        add_bos = tokenizer.bos_token_id is not None and ids[:1] == [tokenizer.bos_token_id]
+        theirs = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
         llm.reset()
         llm.eval(ids)
         got = np.array(llm.scores[:len(ids)], dtype=np.float32)

@@ -46,7 +46,9 @@ def pre_tokenizer_name(backend: dict) -> str:
     parts = _parts(backend.get("pre_tokenizer"))
     kinds = [p["type"] for p in parts]
     if kinds == ["ByteLevel"] and parts[0].get("use_regex", True) and not parts[0].get("add_prefix_space"):
-        return "gpt2"       # tokenizers' ByteLevel regex is GPT-2's, llama.cpp's "gpt2" split
+        # tokenizers' ByteLevel regex is GPT-2's: llama.cpp names that split "gpt-2" (with the hyphen;
+        # "gpt2" is the BPE *model* name, and as a pre-tokenizer llama.cpp refuses to load it)
+        return "gpt-2"
     if kinds == ["Split", "ByteLevel"] and not parts[1].get("use_regex", True):
         regex = parts[0]["pattern"].get("Regex")
         for name, known in GGUF_PRE_TOKENIZER_SPLITS.items():
