@@ -59,7 +59,8 @@ def format_inference(cfg, gpu: GpuSpec) -> tuple[str, bool]:
 
 def bench_arms(cfg) -> list[tuple[str, object, object]]:
     """(arm name, its training config or None for base_only, teacher ArchSpec or None) per arm. An
-    arm distilled from an earlier arm's export (`${bench}/NAME/...`) gets that arm's architecture."""
+    arm distilled from an earlier arm's export (`${bench}/NAME/...`) gets that arm's architecture, and
+    one initialised from it (model.path) is planned on that arm's base model."""
     from recipes.bench import arm_overrides
     from trainers.config.loader import load_config
     bench_dir = Path(cfg.output.dir) / "PLAN"
@@ -67,11 +68,22 @@ def bench_arms(cfg) -> list[tuple[str, object, object]]:
                                    recipe=a.recipe) for a in cfg.arms}
     out = []
     for arm in cfg.arms:
-        teacher = arm.overrides.get("kd.teacher.path", "")
-        source = teacher.split("${bench}/", 1)[1].split("/", 1)[0] if "${bench}/" in str(teacher) else None
+        source = _earlier_arm(arm.overrides.get("kd.teacher.path", ""))
         t_arch = student_arch(configs[source].model) if source in configs else None
-        out.append((arm.name, None if arm.base_only else configs[arm.name], t_arch))
+        train_cfg = configs[arm.name]
+        # a model started from an earlier arm's export (a student cut from the LoRA r8 model) does not
+        # exist before the bench runs: plan it on that arm's own base, with this arm's layer subset
+        init = _earlier_arm(arm.overrides.get("model.path", ""))
+        if init in configs and not arm.base_only:
+            model = train_cfg.model.model_copy(update={"path": configs[init].model.path})
+            train_cfg = train_cfg.model_copy(update={"model": model})
+        out.append((arm.name, None if arm.base_only else train_cfg, t_arch))
     return out
+
+
+def _earlier_arm(value) -> str | None:
+    """NAME of a `${bench}/NAME/...` override value, else None."""
+    return str(value).split("${bench}/", 1)[1].split("/", 1)[0] if "${bench}/" in str(value) else None
 
 
 def bench_table(cfg, gpu: GpuSpec, world: int, krw: float) -> tuple[str, bool]:
