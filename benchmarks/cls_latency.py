@@ -93,4 +93,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from trainers.errors import UserError
+    try:
+        sys.exit(main())
+    except UserError as e:     # a wrong run directory or domain: one line, as the kdtune CLI says it
+        print(f"cls_latency: error: {e}", file=sys.stderr)
+        sys.exit(2)
