@@ -129,7 +129,10 @@ def krw_amount(unit: float) -> str:
 def build_report(arms: list[dict], baseline: str | None = None, title: str = "kdtune benchmark",
                  description: str = "") -> dict:
     ok = [a for a in arms if a["status"] == "ok"]
-    ranked = sorted(ok, key=lambda a: (-a["accuracy"], a["cost_krw"] or 0.0, a["name"]))
+    # ties in accuracy go to the arm that needed less compute: counted FLOPs are the same on every
+    # run of the same config, while cost_krw comes from measured seconds and would let two identical
+    # runs rank their tied arms differently
+    ranked = sorted(ok, key=lambda a: (-a["accuracy"], a["pflops"] or 0.0, a["name"]))
     for i, a in enumerate(ranked, 1):
         a["rank"] = i
     for a in ranked:

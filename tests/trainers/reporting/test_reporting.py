@@ -132,3 +132,13 @@ def test_bench_records_a_failing_arm_and_reports_the_others(tmp_path):
     assert (bench / "lora" / "eval.json").is_file() and (bench / "data" / "train.jsonl").is_file()
     assert "**failed**" in (bench / "report.md").read_text()
     assert (bench / "accuracy_vs_krw.png").read_bytes().startswith(PNG)
+
+
+def test_tied_accuracies_rank_by_counted_flops_not_by_measured_cost(tmp_path):
+    # cost_krw comes from measured seconds and differs between two runs of the same config; the
+    # ranking must not: the arm with fewer counted PFLOPs goes first whatever its cost was
+    cheap_flops = fake_run(tmp_path, "qlora-r8", "sft", "qlora", 100, 200, 1.0, 900.0, 0.5)
+    dear_flops = fake_run(tmp_path, "lora-r8", "sft", "lora", 100, 200, 2.0, 300.0, 0.5)
+    for order in ([cheap_flops, dear_flops], [dear_flops, cheap_flops]):
+        arms, _ = collect(order)
+        assert build_report(arms)["ranking"] == ["qlora-r8", "lora-r8"]
