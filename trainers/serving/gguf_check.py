@@ -52,10 +52,14 @@ def _summary(rows: list[dict]) -> dict:
 def check_transformers(gguf_file: Path, model, tokenizer, texts=KOREAN_PROBES) -> dict:
     """transformers' own GGUF reader (dequantising to fp32) against the merged model."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     gguf_file = Path(gguf_file)
     kwargs = dict(gguf_file=gguf_file.name, local_files_only=True)
-    back = AutoModelForCausalLM.from_pretrained(gguf_file.parent, dtype=torch.float32, **kwargs).eval()
+    # each from_pretrained re-reads every metadata field of the file (a 262k-token vocabulary is
+    # ~800k fields, about 20 s on one core); the config is read once and handed to the model load
+    config = AutoConfig.from_pretrained(gguf_file.parent, **kwargs)
+    back = AutoModelForCausalLM.from_pretrained(gguf_file.parent, config=config, dtype=torch.float32,
+                                                **kwargs).eval()
     back_tok = AutoTokenizer.from_pretrained(gguf_file.parent, **kwargs)
     rows = []
     for text in texts:
