@@ -36,6 +36,7 @@ def cmd_run(args) -> int:
     config = args.config or recipe.default_config
     if args.nproc and args.nproc > 1:
         from recipes.launch import relaunch
+        load_config(config, args.overrides, recipe=args.recipe)   # a bad config: one message, no workers
         return relaunch(args.nproc, sys.argv[1:])
     cfg = load_config(config, args.overrides, recipe=args.recipe)
     stem = resolve_config_path(config).stem
@@ -218,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         from recipes.launch import report_stop
         return report_stop(e, sys.argv[1:] if argv is None else argv)
     except (UserError, DataError) as e:
-        print(f"kdtune: error: {e}", file=sys.stderr)
+        from recipes.launch import report_error
+        if not report_error(str(e)):   # under --nproc the launcher prints it, once
+            print(f"kdtune: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kdtune: interrupted", file=sys.stderr)

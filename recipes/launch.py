@@ -7,10 +7,17 @@ the sbatch script `kdtune slurm` writes.
 
 A stopped run exits 75 (requeue) or 130 (Ctrl-C) in every process, but torchrun reports its own
 failure status, not its workers'. So rank 0 also writes its status to $KDTUNE_EXIT_FILE when that is
-set; `--nproc` and the sbatch script read it back from there.
+set; `--nproc` and the sbatch script read it back from there. A worker that meets bad input (a data
+file, a model) writes its one-paragraph error there too instead of printing it once per process.
+
+`--nproc` starts torchrun through this module (`python -m recipes.launch`), not `-m
+torch.distributed.run`: when the workers have said what happened in the exit file, torchrun's own
+failure report (a Python traceback and a table of exit codes) would only bury the message; when they
+have not — a crash — that report is what the user needs, and it is shown unchanged.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import signal
@@ -43,7 +50,7 @@ def relaunch(nproc: int, argv: list[str]) -> int:
         if a.startswith("--nproc="):
             continue
         args.append(a)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+    cmd = [sys.executable, "-m", "recipes.launch", "--standalone", f"--nproc_per_node={nproc}",
            *torchrun_args(), "-m", "recipes.cli", *args]
     with tempfile.TemporaryDirectory(prefix="kdtune-launch-") as tmp:
         exit_file = Path(tmp) / "exit"
@@ -94,3 +101,49 @@ def report_stop(error, argv: list[str]) -> int:
         if os.environ.get(EXIT_FILE_ENV):
             Path(os.environ[EXIT_FILE_ENV]).write_text(f"{stop.exit_code}\n{message}")
     return stop.exit_code
+
+
+def report_error(message: str) -> bool:
+    """Under `--nproc`: hand a worker's input error to the launcher, which prints it once; rank 0's
+    wins, another rank's is kept only when rank 0 said nothing (an error only that rank met).
+    False when not launched by `--nproc` (the caller prints it)."""
+    path = os.environ.get(EXIT_FILE_ENV)
+    if not path or not os.environ.get(NPROC_ENV):
+        return False
+    record = f"2\nkdtune: error: {message}\n"
+    if int(os.environ.get("RANK", "0")) == 0:
+        Path(path).write_text(record)
+    else:
+        try:
+            with open(path, "x") as f:
+                f.write(record)
+        except FileExistsError:
+            pass
+    return True
+
+
+def torchrun(argv: list[str]) -> int:
+    """torchrun's own launcher (parse_args + run), quiet only where the workers reported already."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+    reported = Path(os.environ.get(EXIT_FILE_ENV) or "/nonexistent")
+
+    class AfterWorkersReported(logging.Filter):
+        # the agent's "failed (exitcode: 2) local_rank: 0" lines repeat what the workers said
+        def filter(self, record):
+            return not reported.is_file()
+
+    for name in ("torch.distributed.elastic.multiprocessing.api", "torch.distributed.elastic.agent.server.api"):
+        logging.getLogger(name).addFilter(AfterWorkersReported())
+    try:
+        run(parse_args(argv))
+    except (ChildFailedError, SignalException):
+        if not reported.is_file():
+            raise
+        return 1   # relaunch returns the status the workers wrote, and prints their message
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(torchrun(sys.argv[1:]))
