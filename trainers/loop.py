@@ -169,7 +169,11 @@ def _train(loss_module, model, train_examples, eval_examples, pad_id, cfg, eval_
         with _section(meter, "checkpoint"):
             path = save_checkpoint(run.checkpoints, done, model, optimizer, scheduler,
                                    {"tokens_seen": tokens_seen, "micro_batches": done * cfg.grad_accum,
-                                    **({"meter": meter.state_dict()} if meter is not None else {})},
+                                    # "spent": what the run has cost so far, read by `kdtune report
+                                    # --group-by` for a run that never reaches its compute.json
+                                    **({"meter": meter.state_dict(),
+                                        "spent": meter.record(world).model_dump(mode="json")}
+                                       if meter is not None else {})},
                                    rank, is_main, cfg.keep_last, accelerator.wait_for_everyone,
                                    scaler=getattr(accelerator, "scaler", None), config_text=run.config_text)
         watch.timed_checkpoint(time.time() - began)

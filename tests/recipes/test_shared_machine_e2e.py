@@ -104,3 +104,46 @@ def test_report_sums_spending_per_user_and_per_config(shared_run):
     assert "| fin_qlora | 2 | 2.0000 | 2,100 | 1 |" in proc.stdout
     assert "| med_lora | 2 | 3.0000 | 4,200 | 0 | 1 |" in proc.stdout   # the older run's name gives its config
     assert "| **total** | 4 | 5.0000 | 6,300 |" in proc.stdout
+
+
+def test_report_counts_a_run_stopped_before_its_end_up_to_its_last_checkpoint(shared_run):
+    tmp, _, _ = shared_run
+    real = tmp / "runs" / "r"
+    start = json.loads((real / "history.jsonl").read_text().splitlines()[0])
+    assert (start["event"], start["user"], start["config"]) == ("start", getpass.getuser(), "tiny_lora")
+    # what each checkpoint says the run had spent by then, against the finished run's compute.json
+    final = json.loads((real / "compute.json").read_text())
+    states = sorted((real / "checkpoints").glob("step-*/state.json"))
+    assert states, "the run kept no checkpoint"
+    for path in states:
+        state = json.loads(path.read_text())
+        spent = state["spent"]
+        assert spent["phase"] == "train" and 0 < spent["tokens"] <= final["tokens"]
+        assert spent["tokens"] == state["meter"]["tokens"] and 0 < spent["device_hours"] <= final["device_hours"]
+
+    lab = tmp / "lab-stopped"
+    _copy_run(real, lab / "alice-done", "alice", "fin_qlora", 1.5, 2100.0)
+    stopped = lab / "tiny_lora-20261129-101500"       # pre-empted, never continued: no compute.json
+    shutil.copytree(real / "checkpoints", stopped / "checkpoints")
+    shutil.copy(real / "history.jsonl", stopped / "history.jsonl")
+    last = sorted((stopped / "checkpoints").glob("step-*/state.json"))[-1]
+    state = json.loads(last.read_text())
+    state["spent"].update(device_hours=0.4, cost_krw=560.0)
+    last.write_text(json.dumps(state))
+    (lab / "no-checkpoint").mkdir()
+    (lab / "no-checkpoint" / "history.jsonl").write_text('{"event": "start"}\n')
+
+    proc = run_cli(["report", str(lab), "--group-by", "user", "--out", str(tmp / "rep-stopped")], cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp / "rep-stopped" / "spending_by_user.json").read_text())
+    rows = {g["user"]: g for g in report["groups"]}
+    me = getpass.getuser()
+    assert {u: (g["runs"], g["device_hours"], g["cost_krw"], g["inferred"], g["unfinished"])
+            for u, g in rows.items()} == {"alice": (1, 1.5, 2100.0, 0, 0), me: (1, 0.4, 560.0, 0, 1)}
+    assert report["total"] == {"runs": 2, "device_hours": 1.9, "cost_krw": 2660.0}
+    assert report["not_counted"] == [str(lab / "no-checkpoint")]
+    assert "counted up to their last checkpoint" in proc.stdout
+
+    proc = run_cli(["report", str(lab), "--group-by", "config"], cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    assert "| tiny_lora | 1 | 0.4000 | 560 | 0 | 0 | 1 |" in proc.stdout   # config from the start event

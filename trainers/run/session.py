@@ -22,7 +22,7 @@ from trainers.models.precision import COMPUTE_DTYPE, accelerate_mixed_precision,
 from trainers.run.checkpoint import latest_checkpoint
 from trainers.run.resume_check import check_resume
 from trainers.run.run_dir import (RunDir, claim_new_run_dir, environment_facts, find_unfinished_run,
-                              make_run_dir)
+                                  make_run_dir, run_user)
 from trainers.run.stopping import RunStopped
 
 
@@ -132,8 +132,8 @@ def _claim_run(cfg, parent: Path, stem: str, config_text: str) -> tuple[RunDir, 
             (run.path / stale).unlink(missing_ok=True)
     run.config_text = config_text
     run.write_text("config.yaml", config_text)
-    if ckpt is None:
-        run.add_history({"event": "start"})
+    if ckpt is None:   # who and which config: `report --group-by` bills a run stopped before its end
+        run.add_history({"event": "start", "user": run_user(), "config": stem})
     else:
         changes.pop("train.resume", None)   # resuming is the event itself, not a change
         run.add_history({"event": "resume", "checkpoint": str(ckpt), "step": _state(ckpt).get("step"),
