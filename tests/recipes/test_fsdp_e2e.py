@@ -119,3 +119,20 @@ def test_fsdp_qlora_shards_the_4bit_base_and_equals_ddp(tmp_path):
     assert _manifest(fsdp)["sharded"] is True and _manifest(fsdp)["method"] == "qlora"
     assert_same_curve(ddp, fsdp, "loss", abs=1e-4)
     assert_same_curve(ddp, fsdp, "grad_norm", rel=1e-4)
+
+
+def test_fsdp_logit_distillation_equals_ddp(tmp_path):
+    """The student (LoRA) is sharded; the frozen teacher stays a whole copy on each rank, run on that
+    rank's own micro-batches, so the KD loss and the teacher FLOPs billed are DDP's."""
+    distill = ["run", "distill", "--config", "smoke/tiny_distill.yaml", "train.max_steps=3",
+               "train.grad_accum=2", "train.micro_batch_size=2", "train.save_every=0", "data.max_seq_len=96",
+               "eval.max_batches=2", "--nproc", "2"]
+    ddp = _run(distill, tmp_path, "ddp")
+    fsdp = _run(distill + ["train.strategy=fsdp"], tmp_path, "fsdp")
+    assert _manifest(fsdp)["sharded"] is True and _manifest(ddp)["sharded"] is False
+    assert_same_curve(ddp, fsdp, "loss", abs=1e-4)
+    assert_same_curve(ddp, fsdp, "grad_norm", rel=1e-4)
+    counts = [json.loads((r / "compute.json").read_text()) for r in (ddp, fsdp)]
+    assert counts[0]["teacher_flops"] > 0
+    assert [c["tokens"] for c in counts] == [counts[0]["tokens"]] * 2
+    assert [c["teacher_flops"] for c in counts] == [counts[0]["teacher_flops"]] * 2
