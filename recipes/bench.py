@@ -100,7 +100,7 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
     holder.write_text("config.yaml", dump_config(cfg))
     data_path = write_train_data(cfg, bench_dir)
     baseline = cfg.baseline or next((a.name for a in cfg.arms if a.base_only), None)
-    record = {"config": config_stem, "baseline": baseline, "arms": []}
+    record = {"config": config_stem, "baseline": baseline, "compare": [list(p) for p in cfg.compare], "arms": []}
     t0 = time.time()
     deterministic = _deterministic_on_cpu()
     record["deterministic_algorithms"] = deterministic
@@ -129,7 +129,7 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
         torch.use_deterministic_algorithms(False)
     arms, _ = collect([bench_dir])
     report = write_report(arms, bench_dir, baseline, title=f"kdtune bench: {config_stem}",
-                          description=cfg.description)
+                          description=cfg.description, pairs=cfg.compare)
     print(f"bench complete: {bench_dir / 'report.md'} ({len(report['ranking'])} arms ok, "
           f"{len(cfg.arms) - len(report['ranking'])} failed) in {time.time() - t0:.0f}s")
     holder.unlock()

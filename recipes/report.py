@@ -26,13 +26,27 @@ def cmd_report(args) -> int:
     else:
         raise UserError("several run directories: say where the report goes with --out DIR")
     arms, baseline = collect(paths)
-    title, description = args.title, ""
-    if title is None and len(paths) == 1 and (paths[0] / "bench.json").is_file():
+    title, description, pairs = args.title, "", []
+    if len(paths) == 1 and (paths[0] / "bench.json").is_file():
         import json
         import yaml
-        title = f"kdtune bench: {json.loads((paths[0] / 'bench.json').read_text())['config']}"
-        description = (yaml.safe_load((paths[0] / "config.yaml").read_text()) or {}).get("description", "")
-    report = write_report(arms, out, args.baseline or baseline, title or "kdtune benchmark", description)
+        bench = json.loads((paths[0] / "bench.json").read_text())
+        config = yaml.safe_load((paths[0] / "config.yaml").read_text()) or {}
+        # the pairs the bench compares item by item (benches from before bench.json kept them: its config)
+        pairs = bench.get("compare") or config.get("compare") or []
+        if title is None:
+            title = f"kdtune bench: {bench['config']}"
+            description = config.get("description", "")
+    names = [a["name"] for a in arms]
+    for text in args.compare or []:
+        pair = [n.strip() for n in text.split(",")]
+        if len(pair) != 2 or not all(pair):
+            raise UserError(f"--compare {text!r}: give two arm names separated by a comma, e.g. --compare student-kd,student-sft")
+        unknown = [n for n in pair if n not in names]
+        if unknown:
+            raise UserError(f"--compare {text!r}: no arm named {', '.join(map(repr, unknown))}; arms: {', '.join(names)}")
+        pairs.append(pair)
+    report = write_report(arms, out, args.baseline or baseline, title or "kdtune benchmark", description, pairs)
     print(f"report: {out / 'report.md'} ({len(report['ranking'])} arms ranked, "
           f"{len(report['arms']) - len(report['ranking'])} not finished)")
     return 0
@@ -54,6 +68,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="output directory (default: the bench directory when given one)")
     p.add_argument("--baseline", help="arm name to measure gains against (default: the base-model arm)")
     p.add_argument("--title", help="report title (default: the bench's name)")
+    p.add_argument("--compare", action="append", metavar="A,B",
+                   help="also compare arms A and B item by item (exact McNemar); repeatable")
     p.add_argument("--group-by", choices=["user", "config"],
                    help="instead: sum device-hours and KRW over every run under RUN_DIR, per user or config")
     p.set_defaults(func=cmd_report)

@@ -65,6 +65,18 @@ def test_tiny_cls_bench_end_to_end(tmp_path):
     png = bench / "accuracy_vs_inference_gflops.png"
     assert png.read_bytes()[:8] == PNG and "accuracy_vs_inference_gflops.png" in md
 
+    # item-by-item comparisons (compare: in the config): counts from each arm's per-item predictions
+    assert [(r["a"], r["b"]) for r in report["paired"]] == [("student-kd", "student-sft"), ("full", "lora-r8"),
+                                                             ("lora-r8", "qlora-r8")]
+    for r in report["paired"]:
+        right = {n: [p["predicted"] == p["gold"] for p in evals[n]["predictions"]] for n in (r["a"], r["b"])}
+        assert r["n"] == 16 and len(right[r["a"]]) == 16
+        assert r["only_a"] == sum(x and not y for x, y in zip(right[r["a"]], right[r["b"]]))
+        assert r["only_b"] == sum(y and not x for x, y in zip(right[r["a"]], right[r["b"]]))
+        assert r["both_right"] + r["only_a"] == evals[r["a"]]["correct"]
+        assert 0.0 < r["p_exact_mcnemar"] <= 1.0 and r["verdict"]
+    assert "Paired on the same items" in md and "| student-kd vs student-sft | 16 |" in md
+
 
 def write_bench(tmp_path: Path, arm_extra: str) -> Path:
     cfg = tmp_path / "b.yaml"
@@ -98,3 +110,12 @@ def test_bench_needs_exactly_one_benchmark(tmp_path):
                    "arms: [{name: base, base_only: true}]\n", encoding="utf-8")
     with pytest.raises(UserError, match="exactly one of"):
         load_config(cfg)
+
+
+def test_compare_names_arms_of_the_bench(tmp_path):
+    extra = "eval_overrides: {}\n  - name: other\n    base_only: true\ncompare: [[base, othr]]"
+    with pytest.raises(UserError, match=r"compare: no arm named 'othr' \(did you mean 'other'\?\)"):
+        load_config(write_bench(tmp_path, extra))
+    with pytest.raises(UserError, match="compares an arm with itself"):
+        load_config(write_bench(tmp_path, extra.replace("[[base, othr]]", "[[base, base]]")))
+    assert load_config(write_bench(tmp_path, extra.replace("othr", "other"))).compare == [("base", "other")]

@@ -56,6 +56,9 @@ class BenchConfig(BaseModel):
     output: OutputSection = Field(default_factory=lambda: OutputSection(dir="runs/bench"))
     baseline: str | None = Field(None, description="Arm the gains are measured against; default the "
                                  "first base_only arm.")
+    compare: list[tuple[str, str]] = Field(default_factory=list, description="Pairs of arms compared item "
+                                           "by item on the eval set (both-right / only-one-right counts, "
+                                           "exact McNemar p), e.g. [[student-kd, student-sft]].")
 
     @field_validator("arms")
     @classmethod
@@ -75,6 +78,17 @@ class BenchConfig(BaseModel):
                              "only used with `classify:`")
         for arm in self.arms:     # unknown or invalid eval_overrides keys fail now, not after hours of arms
             eval_settings(self, arm)
+        names = [a.name for a in self.arms]
+        for a, b in self.compare:
+            unknown = [n for n in (a, b) if n not in names]
+            if unknown:
+                close = {n: difflib.get_close_matches(n, names, n=1) for n in unknown}
+                hint = "; ".join(f"{n!r}" + (f" (did you mean {c[0]!r}?)" if c else "") for n, c in close.items())
+                raise ValueError(f"compare: no arm named {hint}; arms: {', '.join(names)}")
+            if a == b:
+                raise ValueError(f"compare: [{a}, {b}] compares an arm with itself")
+        if self.baseline is not None and self.baseline not in names:
+            raise ValueError(f"baseline: no arm named {self.baseline!r}; arms: {', '.join(names)}")
         return self
 
 

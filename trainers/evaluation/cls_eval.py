@@ -109,4 +109,8 @@ def evaluate_classification(model, tokenizer, fmt: str, task: ClsTask, items: Se
         **per_label_scores(conf), "confusion": conf,
         "per_query": {"gflops": flops / n / 1e9, "seconds": seconds / n, "tokens": tokens / n},
         "examples": examples, "compute": compute,
+        # every item's outcome, not only the kept examples: two arms scored on the same items can
+        # then be compared item by item (trainers/evaluation/paired.py)
+        "predictions": [{"id": f"{i:05d}", "gold": task.labels[g], "predicted": None if p is None else task.labels[p]}
+                        for i, (g, p) in enumerate(zip(gold, predicted))],
     }

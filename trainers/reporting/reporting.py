@@ -126,8 +126,21 @@ def krw_amount(unit: float) -> str:
     return f"{unit:,.0f}" if unit >= 1 else f"{unit:.{-math.floor(math.log10(unit))}f}"
 
 
+def paired_rows(arms: list[dict], pairs) -> list[dict]:
+    """Item-by-item comparisons of the named arm pairs (trainers/evaluation/paired.py)."""
+    from trainers.evaluation.paired import paired_comparison, verdict
+    by_name = {a["name"]: a for a in arms}
+    rows = []
+    for a, b in pairs:
+        missing = [n for n in (a, b) if by_name.get(n, {}).get("status") != "ok"]
+        row = {"a": a, "b": b, "error": f"{', '.join(missing)} did not finish"} if missing else \
+            paired_comparison(a, Path(by_name[a]["run_dir"]), b, Path(by_name[b]["run_dir"]))
+        rows.append({**row, "verdict": verdict(row)})
+    return rows
+
+
 def build_report(arms: list[dict], baseline: str | None = None, title: str = "kdtune benchmark",
-                 description: str = "") -> dict:
+                 description: str = "", pairs=()) -> dict:
     ok = [a for a in arms if a["status"] == "ok"]
     # ties in accuracy go to the arm that needed less compute: counted FLOPs are the same on every
     # run of the same config, while cost_krw comes from measured seconds and would let two identical
@@ -158,6 +171,7 @@ def build_report(arms: list[dict], baseline: str | None = None, title: str = "kd
             # inference cost per query (classification evals record it): what distillation buys
             "pareto_inference": pareto([(a["name"], a["inference_gflops"], a["accuracy"]) for a in ok])
             if ok and all(a.get("inference_gflops") is not None for a in ok) else None,
+            "paired": paired_rows(arms, pairs),
             "arms": ranked + [a for a in arms if a["status"] != "ok"]}
 
 
@@ -240,6 +254,18 @@ def markdown(report: dict) -> str:
                        f"{len(ranked) - 1} arms ({', '.join(tied)}): this eval does not separate them; "
                        f"their order is not evidence that one is better." if tied else
                        f"The top arm ({top['name']})'s interval overlaps no other arm's.")]
+    if report.get("paired"):
+        lines += ["", "**Paired on the same items** (only-A / only-B: items just one of the two got right; "
+                      "exact McNemar test on those, two-sided):", "",
+                  "| A vs B | n | both right | only A | only B | both wrong | Δ (pp) | p | verdict |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for r in report["paired"]:
+            if "error" in r:
+                lines.append(f"| {r['a']} vs {r['b']} | | | | | | | | {r['verdict']} |")
+            else:
+                lines.append(f"| {r['a']} vs {r['b']} | {r['n']} | {r['both_right']} | {r['only_a']} | "
+                             f"{r['only_b']} | {r['both_wrong']} | {r['diff_pp']:+.1f} | "
+                             f"{r['p_exact_mcnemar']:.3g} | {r['verdict']} |")
     failed = [a for a in report["arms"] if a["status"] != "ok"]
     if failed:
         lines += ["", f"{len(failed)} arm(s) did not finish: " +
@@ -248,13 +274,13 @@ def markdown(report: dict) -> str:
 
 
 def write_report(arms: list[dict], out_dir: Path, baseline: str | None = None,
-                 title: str = "kdtune benchmark", description: str = "") -> dict:
+                 title: str = "kdtune benchmark", description: str = "", pairs=()) -> dict:
     """report.json, report.md and the plots (accuracy vs training PFLOPs and KRW; vs inference GFLOPs
     per query when the evals recorded it) in out_dir; returns the report."""
     from trainers.reporting.report_plots import plot_accuracy_vs
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = build_report(arms, baseline, title, description)
+    report = build_report(arms, baseline, title, description, pairs)
     report["plots"] = {
         "pflops": plot_accuracy_vs(report, "pflops", "training compute", out_dir / "accuracy_vs_pflops.png"),
         "krw": plot_accuracy_vs(report, "cost_krw", "training cost (KRW)", out_dir / "accuracy_vs_krw.png"),

@@ -142,3 +142,20 @@ def test_tied_accuracies_rank_by_counted_flops_not_by_measured_cost(tmp_path):
     for order in ([cheap_flops, dear_flops], [dear_flops, cheap_flops]):
         arms, _ = collect(order)
         assert build_report(arms)["ranking"] == ["qlora-r8", "lora-r8"]
+
+
+def test_report_compares_arms_item_by_item_on_request(tmp_path):
+    from trainers.evaluation.paired import exact_mcnemar_p
+    a = fake_run(tmp_path, "kd", "distill", "lora", 7, 10, 1.0, 10.0, 0.1)
+    b = fake_run(tmp_path, "sft", "sft", "lora", 4, 10, 1.0, 10.0, 0.1)
+    for run, right in ((a, [1, 1, 1, 1, 1, 1, 1, 0, 0, 0]), (b, [1, 1, 1, 0, 0, 0, 0, 1, 0, 0])):
+        ev = json.loads((run / "eval.json").read_text())
+        ev["predictions"] = [{"id": f"{i:05d}", "gold": "x", "predicted": "x" if r else "y"} for i, r in enumerate(right)]
+        (run / "eval.json").write_text(json.dumps(ev))
+    assert main(["report", str(a), str(b), "--out", str(tmp_path / "rep"), "--compare", "kd,sft"]) == 0
+    [row] = json.loads((tmp_path / "rep" / "report.json").read_text())["paired"]
+    assert (row["both_right"], row["only_a"], row["only_b"], row["both_wrong"]) == (3, 4, 1, 2)
+    assert row["p_exact_mcnemar"] == pytest.approx(exact_mcnemar_p(4, 1)) and not row["separated"]
+    assert "| kd vs sft | 10 | 3 | 4 | 1 | 2 | +30.0 |" in (tmp_path / "rep" / "report.md").read_text()
+    assert main(["report", str(a), str(b), "--out", str(tmp_path / "rep"), "--compare", "kd,sfft"]) == 2
+    assert main(["report", str(a), str(b), "--out", str(tmp_path / "rep"), "--compare", "kd"]) == 2
