@@ -10,6 +10,11 @@ a bad override, out of memory, a crash — is recorded in bench.json with its er
 goes on; the report lists it as failed. bench.json is rewritten after every arm, so a killed bench
 still leaves a reportable directory.
 
+A bench stopped by a signal or a time limit (pre-emption: trainers/run/stopping.py) records the arm
+it was training as "stopped" and exits 75 like a run, saying how to continue. The same command with
+the bench's `output.name` continues it: arms that finished are kept, the stopped arm resumes from its
+checkpoint (`train.resume=auto`), the rest run (tests/recipes/test_bench_resume.py).
+
 The same bench run twice gives the same accuracies, item by item (tests/recipes/test_bench_determinism.py):
 every arm is seeded from its own config before it starts, and on CPU torch's deterministic
 algorithms are on for the bench. CPU sums still depend on the thread count (1 vs 2 threads moved
@@ -29,6 +34,7 @@ from trainers.config.loader import dump_config, load_config, resolve_config_path
 from trainers.config.recipes import RECIPE_CONFIGS
 from trainers.errors import UserError
 from trainers.run.run_dir import RunDir, claim_new_run_dir, make_run_dir
+from trainers.run.stopping import RunStopped
 
 
 def write_train_data(cfg: BenchConfig, bench_dir: Path) -> str | None:
@@ -61,14 +67,19 @@ def arm_overrides(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path:
     return items
 
 
-def run_arm(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path: str | None) -> Path:
-    """Train (unless base_only) and evaluate one arm; returns its run directory."""
+def run_arm(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path: str | None,
+            resume: bool = False) -> Path:
+    """Train (unless base_only) and evaluate one arm; returns its run directory. `resume`: continue
+    the arm's training from its newest checkpoint when it has one (a bench being continued)."""
     from recipes import eval as eval_recipe
     from trainers.config.recipes import RECIPES
     train_config = arm.config or cfg.train_config
     if arm.recipe not in RECIPES:
         raise UserError(f"arm {arm.name}: unknown recipe {arm.recipe!r}; known: {', '.join(sorted(RECIPES))}")
-    train_cfg = load_config(train_config, arm_overrides(cfg, arm, bench_dir, data_path), recipe=arm.recipe)
+    overrides = arm_overrides(cfg, arm, bench_dir, data_path)
+    if resume and not arm.base_only:
+        overrides.append("train.resume=auto")
+    train_cfg = load_config(train_config, overrides, recipe=arm.recipe)
     # Every arm starts from its own seed, whatever ran (or failed) before it in this process: an
     # arm's result then depends on its config alone, not on its place in the list.
     from accelerate.utils import set_seed
@@ -95,23 +106,32 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
         bench_dir = claim_new_run_dir(Path(cfg.output.dir), config_stem)
     holder = RunDir(bench_dir, True)
     holder.lock()          # held until the bench ends: a second bench aimed here stops at once
-    if (bench_dir / "bench.json").exists():
-        raise UserError(f"{bench_dir} already holds a bench; pick another output.name")
+    earlier = _continued(cfg, bench_dir)
     holder.write_text("config.yaml", dump_config(cfg))
     data_path = write_train_data(cfg, bench_dir)
     baseline = cfg.baseline or next((a.name for a in cfg.arms if a.base_only), None)
     record = {"config": config_stem, "baseline": baseline, "compare": [list(p) for p in cfg.compare], "arms": []}
-    t0 = time.time()
+    t0 = time.time() - (earlier or {}).get("seconds", 0.0)   # a continued bench's time includes the earlier part
     deterministic = _deterministic_on_cpu()
     record["deterministic_algorithms"] = deterministic
+    done = {a["name"]: a for a in (earlier or {}).get("arms", []) if a["status"] == "ok"}
     for i, arm in enumerate(cfg.arms, 1):
+        if arm.name in done:   # finished before the bench was stopped: kept as it is
+            print(f"== bench arm {i}/{len(cfg.arms)}: {arm.name} (finished earlier, kept) ==", flush=True)
+            record["arms"].append(done[arm.name])
+            continue
         print(f"== bench arm {i}/{len(cfg.arms)}: {arm.name} ==", flush=True)
         started = time.time()
         entry = {"name": arm.name, "recipe": arm.recipe, "base_only": arm.base_only, "run_dir": arm.name}
+        stopped = None
         try:
-            run_arm(cfg, arm, bench_dir, data_path)
+            run_arm(cfg, arm, bench_dir, data_path, resume=earlier is not None)
             entry["status"] = "ok"
             entry["threads"] = _threads()   # CPU results are bitwise reproducible at a fixed thread count
+        except RunStopped as e:   # pre-empted or out of time: the bench stops here, to be continued
+            entry["status"] = "stopped"
+            entry["error"] = str(e)
+            stopped = e
         except Exception as e:   # any arm failure (bad config, OOM, crash) is recorded, the bench goes on
             entry["status"] = "failed"
             entry["error"] = f"{type(e).__name__}: {e}"
@@ -124,6 +144,13 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
                                               encoding="utf-8")
         gc.collect()   # free the arm's model before the next one is built
         _empty_cuda_cache()
+        if stopped is not None:
+            if deterministic:
+                import torch
+                torch.use_deterministic_algorithms(False)
+            holder.unlock()
+            stopped.continue_name = bench_dir.name   # continue the bench, by its name, not the arm
+            raise stopped
     if deterministic:
         import torch
         torch.use_deterministic_algorithms(False)
@@ -134,6 +161,25 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
           f"{len(cfg.arms) - len(report['ranking'])} failed) in {time.time() - t0:.0f}s")
     holder.unlock()
     return bench_dir
+
+
+def _continued(cfg: BenchConfig, bench_dir: Path) -> dict | None:
+    """The record of the bench being continued in bench_dir (None for a new bench). Its arms must be
+    this config's, in the same order: a changed arm list is a new bench, not a continuation."""
+    path = bench_dir / "bench.json"
+    if not path.is_file():
+        return None
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    before, now = [a["name"] for a in earlier["arms"]], [a.name for a in cfg.arms]
+    if now[:len(before)] != before:
+        raise UserError(f"{bench_dir} holds a bench with arms {', '.join(before)}; this config's arms are "
+                        f"{', '.join(now)}. Continue it with its own config, or pick another output.name")
+    if len(before) == len(now) and all(a["status"] == "ok" for a in earlier["arms"]):
+        raise UserError(f"{bench_dir} holds a finished bench (every arm ok); pick another output.name "
+                        f"(`kdtune report {bench_dir}` rebuilds its report)")
+    print(f"continuing the bench in {bench_dir}: {sum(a['status'] == 'ok' for a in earlier['arms'])} of "
+          f"{len(now)} arms finished earlier", flush=True)
+    return earlier
 
 
 def _deterministic_on_cpu() -> bool:

@@ -73,18 +73,26 @@ def relaunch(nproc: int, argv: list[str]) -> int:
         return int(status)
 
 
-def continue_command(argv: list[str], run_name: str) -> str:
+def continue_command(argv: list[str], run_name: str, resume_key: bool = True) -> str:
     """The command that continues a stopped run: the same one, with train.resume=auto and the run's
-    output.name (so it continues this run, not the newest unfinished one of its config)."""
+    output.name (so it continues this run, not the newest unfinished one of its config). A bench
+    (`resume_key` False) continues by its output.name alone."""
     args = [a for a in argv if not a.startswith("train.resume=")]
     if not any(a.startswith("output.name=") for a in args):
         args.append(f"output.name={run_name}")
     if os.environ.get(NPROC_ENV) and "--nproc" not in args:
         args[2:2] = ["--nproc", os.environ[NPROC_ENV]]   # after `run RECIPE`
-    text = shlex.join(["kdtune", *args, "train.resume=auto"])
+    text = shlex.join(["kdtune", *args, *(["train.resume=auto"] if resume_key else [])])
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not os.environ.get(NPROC_ENV):
         text += "  (through the same launcher as this run: torchrun, accelerate launch or srun)"
     return text
+
+
+def _continue(error, argv: list[str]) -> str:
+    bench = getattr(error, "continue_name", None)   # set by a bench (recipes/bench.py)
+    if bench:
+        return continue_command(argv, bench, resume_key=False)
+    return continue_command(argv, error.stop.checkpoint.parent.parent.name)
 
 
 def report_stop(error, argv: list[str]) -> int:
@@ -94,7 +102,7 @@ def report_stop(error, argv: list[str]) -> int:
     if error.is_main:
         kind = "stopped to be requeued" if stop.exit_code == EXIT_REQUEUE else "interrupted"
         message = (f"kdtune: {error}\nkdtune: continue with: "
-                   f"{continue_command(argv, stop.checkpoint.parent.parent.name)}\n"
+                   f"{_continue(error, argv)}\n"
                    f"kdtune: exit status {stop.exit_code} ({kind})\n")
         if not os.environ.get(NPROC_ENV):   # under --nproc, relaunch says it once torchrun is done
             print(message, end="", file=sys.stderr, flush=True)
