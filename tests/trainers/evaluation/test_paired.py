@@ -20,10 +20,11 @@ def naive_mcnemar(only_a: int, only_b: int) -> float:
     return hits / 2 ** n
 
 
-@pytest.mark.parametrize("only_a, only_b", [(0, 0), (1, 0), (3, 3), (17, 10), (10, 17), (9, 1), (0, 8), (5, 12)])
+@pytest.mark.parametrize("only_a, only_b", [(0, 0), (1, 0), (3, 3), (9, 1), (0, 8), (2, 12), (17, 10), (10, 17)])
 def test_exact_mcnemar_equals_enumeration_and_scipy(only_a, only_b):
     p = exact_mcnemar_p(only_a, only_b)
-    assert p == pytest.approx(naive_mcnemar(only_a, only_b), abs=1e-12)
+    if only_a + only_b <= 14:   # 2^n outcomes: enumeration is a minute at n = 27, so scipy alone there
+        assert p == pytest.approx(naive_mcnemar(only_a, only_b), abs=1e-12)
     scipy_stats = pytest.importorskip("scipy.stats")
     if only_a + only_b:
         assert p == pytest.approx(scipy_stats.binomtest(only_a, only_a + only_b, 0.5).pvalue, abs=1e-12)
