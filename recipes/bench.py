@@ -106,61 +106,70 @@ def run(cfg: BenchConfig, config_stem: str) -> Path:
         bench_dir = claim_new_run_dir(Path(cfg.output.dir), config_stem)
     holder = RunDir(bench_dir, True)
     holder.lock()          # held until the bench ends: a second bench aimed here stops at once
-    earlier = _continued(cfg, bench_dir)
-    holder.write_text("config.yaml", dump_config(cfg))
-    data_path = write_train_data(cfg, bench_dir)
-    baseline = cfg.baseline or next((a.name for a in cfg.arms if a.base_only), None)
-    record = {"config": config_stem, "baseline": baseline, "compare": [list(p) for p in cfg.compare], "arms": []}
-    t0 = time.time() - (earlier or {}).get("seconds", 0.0)   # a continued bench's time includes the earlier part
-    deterministic = _deterministic_on_cpu()
-    record["deterministic_algorithms"] = deterministic
-    done = {a["name"]: a for a in (earlier or {}).get("arms", []) if a["status"] == "ok"}
-    for i, arm in enumerate(cfg.arms, 1):
-        if arm.name in done:   # finished before the bench was stopped: kept as it is
-            print(f"== bench arm {i}/{len(cfg.arms)}: {arm.name} (finished earlier, kept) ==", flush=True)
-            record["arms"].append(done[arm.name])
-            continue
-        print(f"== bench arm {i}/{len(cfg.arms)}: {arm.name} ==", flush=True)
-        started = time.time()
-        entry = {"name": arm.name, "recipe": arm.recipe, "base_only": arm.base_only, "run_dir": arm.name}
-        stopped = None
-        try:
-            run_arm(cfg, arm, bench_dir, data_path, resume=earlier is not None)
-            entry["status"] = "ok"
-            entry["threads"] = _threads()   # CPU results are bitwise reproducible at a fixed thread count
-        except RunStopped as e:   # pre-empted or out of time: the bench stops here, to be continued
-            entry["status"] = "stopped"
-            entry["error"] = str(e)
-            stopped = e
-        except Exception as e:   # any arm failure (bad config, OOM, crash) is recorded, the bench goes on
-            entry["status"] = "failed"
-            entry["error"] = f"{type(e).__name__}: {e}"
-            entry["traceback"] = traceback.format_exc()[-4000:]
-            print(f"arm {arm.name} failed: {entry['error']}", flush=True)
-        entry["seconds"] = time.time() - started
-        record["arms"].append(entry)
-        record["seconds"] = time.time() - t0
-        (bench_dir / "bench.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                              encoding="utf-8")
-        gc.collect()   # free the arm's model before the next one is built
-        _empty_cuda_cache()
-        if stopped is not None:
-            if deterministic:
-                import torch
-                torch.use_deterministic_algorithms(False)
-            holder.unlock()
-            stopped.continue_name = bench_dir.name   # continue the bench, by its name, not the arm
-            raise stopped
-    if deterministic:
-        import torch
-        torch.use_deterministic_algorithms(False)
-    arms, _ = collect([bench_dir])
-    report = write_report(arms, bench_dir, baseline, title=f"kdtune bench: {config_stem}",
-                          description=cfg.description, pairs=cfg.compare)
-    print(f"bench complete: {bench_dir / 'report.md'} ({len(report['ranking'])} arms ok, "
-          f"{len(cfg.arms) - len(report['ranking'])} failed) in {time.time() - t0:.0f}s")
-    holder.unlock()
-    return bench_dir
+    deterministic = False
+    try:
+        earlier = _continued(cfg, bench_dir)
+        holder.write_text("config.yaml", dump_config(cfg))
+        data_path = write_train_data(cfg, bench_dir)
+        baseline = cfg.baseline or next((a.name for a in cfg.arms if a.base_only), None)
+        record = {"config": config_stem, "baseline": baseline, "compare": [list(p) for p in cfg.compare],
+                  "arms": []}
+        t0 = time.time() - (earlier or {}).get("seconds", 0.0)   # a continued bench counts its earlier part
+        deterministic = _deterministic_on_cpu()
+        record["deterministic_algorithms"] = deterministic
+        done = {a["name"]: a for a in (earlier or {}).get("arms", []) if a["status"] == "ok"}
+        for i, arm in enumerate(cfg.arms, 1):
+            if arm.name in done:   # finished before the bench was stopped: kept as it is
+                print(f"== bench arm {i}/{len(cfg.arms)}: {arm.name} (finished earlier, kept) ==", flush=True)
+                record["arms"].append(done[arm.name])
+                continue
+            print(f"== bench arm {i}/{len(cfg.arms)}: {arm.name} ==", flush=True)
+            entry, stopped = _attempt_arm(cfg, arm, bench_dir, data_path, resume=earlier is not None)
+            record["arms"].append(entry)
+            record["seconds"] = time.time() - t0
+            (bench_dir / "bench.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                                                  encoding="utf-8")
+            gc.collect()   # free the arm's model before the next one is built
+            _empty_cuda_cache()
+            if stopped is not None:
+                stopped.continue_name = bench_dir.name   # continue the bench, by its name, not the arm
+                raise stopped
+        arms, _ = collect([bench_dir])
+        report = write_report(arms, bench_dir, baseline, title=f"kdtune bench: {config_stem}",
+                              description=cfg.description, pairs=cfg.compare)
+        print(f"bench complete: {bench_dir / 'report.md'} ({len(report['ranking'])} arms ok, "
+              f"{len(cfg.arms) - len(report['ranking'])} failed) in {time.time() - t0:.0f}s")
+        return bench_dir
+    finally:   # finished, stopped or failed: the lock and torch's global switch are released
+        if deterministic:
+            import torch
+            torch.use_deterministic_algorithms(False)
+        holder.unlock()
+
+
+def _attempt_arm(cfg: BenchConfig, arm: ArmSection, bench_dir: Path, data_path: str | None,
+                 resume: bool) -> tuple[dict, RunStopped | None]:
+    """Run one arm -> (its bench.json entry, the stop that ended it early or None). A failure (bad
+    config, OOM, crash) is recorded and the bench goes on; a stop (pre-emption, time limit) is handed
+    back so the bench stops after recording it."""
+    started = time.time()
+    entry = {"name": arm.name, "recipe": arm.recipe, "base_only": arm.base_only, "run_dir": arm.name}
+    stopped = None
+    try:
+        run_arm(cfg, arm, bench_dir, data_path, resume=resume)
+        entry["status"] = "ok"
+        entry["threads"] = _threads()   # CPU results are bitwise reproducible at a fixed thread count
+    except RunStopped as e:
+        entry["status"] = "stopped"
+        entry["error"] = str(e)
+        stopped = e
+    except Exception as e:
+        entry["status"] = "failed"
+        entry["error"] = f"{type(e).__name__}: {e}"
+        entry["traceback"] = traceback.format_exc()[-4000:]
+        print(f"arm {arm.name} failed: {entry['error']}", flush=True)
+    entry["seconds"] = time.time() - started
+    return entry, stopped
 
 
 def _continued(cfg: BenchConfig, bench_dir: Path) -> dict | None:
@@ -169,8 +178,13 @@ def _continued(cfg: BenchConfig, bench_dir: Path) -> dict | None:
     path = bench_dir / "bench.json"
     if not path.is_file():
         return None
-    earlier = json.loads(path.read_text(encoding="utf-8"))
-    before, now = [a["name"] for a in earlier["arms"]], [a.name for a in cfg.arms]
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        before = [a["name"] for a in earlier["arms"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path} cannot be read as a bench record ({type(e).__name__}: {e}); it is left as "
+                        f"it is: pick another output.name") from None
+    now = [a.name for a in cfg.arms]
     if now[:len(before)] != before:
         raise UserError(f"{bench_dir} holds a bench with arms {', '.join(before)}; this config's arms are "
                         f"{', '.join(now)}. Continue it with its own config, or pick another output.name")

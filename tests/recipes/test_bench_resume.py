@@ -68,3 +68,15 @@ def test_a_stopped_bench_continues_to_the_uninterrupted_numbers(tmp_path, capsys
     # continuing a finished bench, or one with other arms, is refused with the reason
     assert main(["run", "bench", "--config", plain, f"output.dir={tmp_path}", "output.name=b"]) == 2
     assert "holds a finished bench" in capsys.readouterr().err
+
+
+def test_a_bench_directory_that_cannot_be_continued_is_refused_and_left_alone(tmp_path, capsys):
+    plain = write(tmp_path, "plain.yaml")
+    for name, text, says in (("other", '{"arms": [{"name": "zzz", "status": "ok"}]}', "holds a bench with arms zzz"),
+                             ("broken", "{broken", "cannot be read as a bench record")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "bench.json").write_text(text)
+        assert main(["run", "bench", "--config", plain, f"output.dir={tmp_path}", f"output.name={name}"]) == 2
+        assert says in capsys.readouterr().err
+        assert (tmp_path / name / "bench.json").read_text() == text
+        assert not (tmp_path / name / "config.yaml").exists()

@@ -51,14 +51,20 @@ def _owner(path: Path) -> str:
         return f"uid {uid}"
 
 
+def _spend(run_dir: Path, comp: ComputeRecord, record: Path, user: str | None, config: str | None,
+           unfinished: bool = False) -> Spend:
+    """A row from a compute record; a user or config the run did not record is inferred (the record
+    file's owner, the directory name less its timestamp) and the row says so."""
+    return Spend(run_dir=run_dir, user=user or _owner(record), config=config or _STAMP.sub("", run_dir.name),
+                 phase=comp.phase, device_hours=comp.device_hours, cost_krw=comp.cost_krw,
+                 inferred=not (user and config), unfinished=unfinished)
+
+
 def spend_of(run_dir: Path) -> Spend:
     comp = read_record(run_dir / "compute.json", ComputeRecord)
     manifest = read_record(run_dir / "manifest.json", ManifestRecord)
-    user = manifest.user if manifest and manifest.user else None
-    config = manifest.config if manifest and manifest.config else None
-    return Spend(run_dir=run_dir, user=user or _owner(run_dir / "compute.json"),
-                 config=config or _STAMP.sub("", run_dir.name), phase=comp.phase,
-                 device_hours=comp.device_hours, cost_krw=comp.cost_krw, inferred=user is None or config is None)
+    return _spend(run_dir, comp, run_dir / "compute.json", manifest.user if manifest else None,
+                  manifest.config if manifest else None)
 
 
 def _started_by(run_dir: Path) -> dict:
@@ -86,10 +92,7 @@ def unfinished_spend_of(run_dir: Path) -> Spend | None:
     except (OSError, ValueError, KeyError):
         return None
     start = _started_by(run_dir)
-    return Spend(run_dir=run_dir, user=start.get("user") or _owner(ckpt / "state.json"),
-                 config=start.get("config") or _STAMP.sub("", run_dir.name), phase=comp.phase,
-                 device_hours=comp.device_hours, cost_krw=comp.cost_krw,
-                 inferred=not (start.get("user") and start.get("config")), unfinished=True)
+    return _spend(run_dir, comp, ckpt / "state.json", start.get("user"), start.get("config"), unfinished=True)
 
 
 def collect_spending(roots: list[Path]) -> tuple[list[Spend], list[Path]]:
